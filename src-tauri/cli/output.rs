@@ -1,0 +1,7 @@
+//! The only place the program writes to stdout or stderr directly (logs go through tracing).
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+/// A fatal error: one plain line on stderr, no stack trace.
+pub fn error(message: &dyn std::fmt::Display) {
+    eprintln!("modelrelay: error: {message}");
+}

@@ -1,0 +1,225 @@
+//! Keeps the published catalog current: rebuilds it when settings change and runs discovery
+//! on each provider's schedule (TTL after a success, a short retry after a failure).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::config::{EnvOverrides, Settings};
+use crate::engine::credentials::Credentials;
+use crate::engine::providers::discovery::{fetch_models, DiscoveredModel};
+use crate::engine::providers::{DiscoveryKind, Provider};
+
+use super::{build_catalog, Catalog};
+
+/// Retry a failed discovery after this long instead of the full TTL.
+pub const FAILED_DISCOVERY_RETRY: Duration = Duration::from_secs(120);
+const SCHEDULER_TICK: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone, Default)]
+struct DiscoveryRecord {
+    models: Vec<DiscoveredModel>,
+    last_success: Option<Instant>,
+    last_attempt: Option<Instant>,
+    last_error: Option<String>,
+}
+
+/// Discovery state of one provider, for the UI and `status`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DiscoveryStatus {
+    pub provider: String,
+    pub models: usize,
+    pub last_error: Option<String>,
+}
+
+/// Pure: is a discovery of this provider due at `now`?
+fn discovery_due(record: Option<&DiscoveryRecord>, ttl: Duration, now: Instant) -> bool {
+    let Some(record) = record else { return true };
+    match (record.last_attempt, record.last_error.is_some()) {
+        (None, _) => true,
+        (Some(attempt), true) => now.duration_since(attempt) >= FAILED_DISCOVERY_RETRY,
+        (Some(_), false) => record
+            .last_success
+            .is_none_or(|success| now.duration_since(success) >= ttl),
+    }
+}
+
+pub struct CatalogService {
+    settings: watch::Receiver<Arc<Settings>>,
+    env: EnvOverrides,
+    credentials: Arc<Credentials>,
+    http: reqwest::Client,
+    records: Mutex<BTreeMap<String, DiscoveryRecord>>,
+    published: watch::Sender<Arc<Catalog>>,
+}
+
+impl CatalogService {
+    pub fn new(
+        settings: watch::Receiver<Arc<Settings>>,
+        env: EnvOverrides,
+        credentials: Arc<Credentials>,
+        http: reqwest::Client,
+    ) -> Arc<Self> {
+        let (published, _) = watch::channel(Arc::new(Catalog::default()));
+        let service = Arc::new(Self {
+            settings,
+            env,
+            credentials,
+            http,
+            records: Mutex::default(),
+            published,
+        });
+        service.rebuild();
+        service
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<Arc<Catalog>> {
+        self.published.subscribe()
+    }
+
+    pub fn current(&self) -> Arc<Catalog> {
+        self.published.borrow().clone()
+    }
+
+    /// Publishes a new snapshot from the current settings and discovery results.
+    pub fn rebuild(&self) {
+        let settings = self.settings.borrow().clone();
+        let discovered: BTreeMap<String, Vec<DiscoveredModel>> = self
+            .lock_records()
+            .iter()
+            .map(|(key, record)| (key.clone(), record.models.clone()))
+            .collect();
+        let catalog = build_catalog(&settings, &self.env, &discovered);
+        self.published.send_replace(Arc::new(catalog));
+    }
+
+    pub fn discovery_status(&self) -> Vec<DiscoveryStatus> {
+        self.lock_records()
+            .iter()
+            .map(|(key, record)| DiscoveryStatus {
+                provider: key.clone(),
+                models: record.models.len(),
+                last_error: record.last_error.clone(),
+            })
+            .collect()
+    }
+
+    fn lock_records(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, DiscoveryRecord>> {
+        self.records.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs discovery for every provider that is due (or all of them when `force`), then
+    /// publishes the new catalog. Disabled providers and those needing a missing key are skipped.
+    pub async fn refresh(&self, force: bool) {
+        let now = Instant::now();
+        let settings = self.settings.borrow().clone();
+        let due: Vec<Arc<Provider>> = {
+            let records = self.lock_records();
+            self.current()
+                .providers
+                .iter()
+                .filter(|p| p.enabled && p.discovery != DiscoveryKind::None)
+                .filter(|p| {
+                    force
+                        || discovery_due(
+                            records.get(&p.key),
+                            Duration::from_secs(p.discovery_ttl_minutes * 60),
+                            now,
+                        )
+                })
+                .cloned()
+                .collect()
+        };
+        if due.is_empty() {
+            return;
+        }
+        let results = join_all(due.iter().map(|provider| {
+            let key = self.credentials.key_for(&settings, &provider.key);
+            let http = self.http.clone();
+            async move { fetch_models(&http, provider, key.as_ref()).await }
+        }))
+        .await;
+        {
+            let mut records = self.lock_records();
+            for (provider, result) in due.iter().zip(results) {
+                let record = records.entry(provider.key.clone()).or_default();
+                record.last_attempt = Some(now);
+                match result {
+                    Ok(models) => {
+                        record.models = models;
+                        record.last_success = Some(now);
+                        record.last_error = None;
+                    }
+                    Err(error) => {
+                        tracing::warn!(provider = %provider.key, "model discovery failed: {error}");
+                        record.last_error = Some(error.to_string());
+                    }
+                }
+            }
+        }
+        self.rebuild();
+    }
+
+    /// The background loop: discovery on schedule, rebuild on every settings change.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let mut settings = self.settings.clone();
+        let mut tick = tokio::time::interval(SCHEDULER_TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = tick.tick() => self.refresh(false).await,
+                changed = settings.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    self.rebuild();
+                    self.refresh(false).await;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn discovery_schedule_follows_ttl_and_failure_retry() {
+        let ttl = Duration::from_secs(1800);
+        let start = Instant::now();
+        assert!(discovery_due(None, ttl, start));
+        let ok = DiscoveryRecord {
+            last_success: Some(start),
+            last_attempt: Some(start),
+            ..Default::default()
+        };
+        assert!(!discovery_due(
+            Some(&ok),
+            ttl,
+            start + Duration::from_secs(1799)
+        ));
+        assert!(discovery_due(Some(&ok), ttl, start + ttl));
+        let failed = DiscoveryRecord {
+            last_attempt: Some(start),
+            last_error: Some("boom".into()),
+            ..Default::default()
+        };
+        assert!(!discovery_due(
+            Some(&failed),
+            ttl,
+            start + Duration::from_secs(119)
+        ));
+        assert!(discovery_due(
+            Some(&failed),
+            ttl,
+            start + FAILED_DISCOVERY_RETRY
+        ));
+    }
+}

@@ -1,0 +1,15 @@
+//! The config file (`~/.modelrelay.json`): loading, typed settings, env overrides and atomic saves.
+//! It owns the file on disk; it must never overwrite a file it could not parse.
+
+mod env;
+mod file;
+mod settings;
+mod store;
+
+pub use env::{EnvOverrides, EnvSource, DEFAULT_OPENAI_COMPATIBLE};
+pub use file::{default_config_path, ConfigError, ConfigFile};
+pub use settings::{
+    ApiKeys, PinningMode, ProviderSettings, Settings, Timeouts, DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_MAX_BODY_BYTES,
+};
+pub use store::ConfigStore;

@@ -1,0 +1,204 @@
+//! The typed reading of the config file: what the engine acts on. Secrets are `SecretString`s,
+//! so `Debug` never shows them; unknown keys are ignored here and kept by `ConfigFile`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde::{Deserialize, Deserializer};
+use serde_json::{Map, Value};
+
+/// Default request body limit (the original's `10mb`).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
+/// Default number of candidates tried for one request.
+pub const DEFAULT_MAX_ATTEMPTS: usize = 6;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Settings {
+    pub api_keys: BTreeMap<String, ApiKeys>,
+    pub providers: BTreeMap<String, ProviderSettings>,
+    pub banned_models: Vec<String>,
+    pub min_swe_score: Option<f64>,
+    pub excluded_providers: Vec<String>,
+    pub pinning_mode: PinningMode,
+    pub auto_ping_enabled: Option<bool>,
+    pub max_body_bytes: Option<usize>,
+    pub max_attempts: Option<usize>,
+    pub timeouts: Timeouts,
+    pub model_groups: BTreeMap<String, String>,
+}
+
+impl Settings {
+    pub fn from_json(raw: &Map<String, Value>) -> Result<Self, serde_json::Error> {
+        Self::deserialize(Value::Object(raw.clone()))
+    }
+
+    pub fn max_body_bytes(&self) -> usize {
+        self.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES)
+    }
+
+    pub fn max_attempts(&self) -> usize {
+        self.max_attempts
+            .unwrap_or(DEFAULT_MAX_ATTEMPTS)
+            .clamp(1, 20)
+    }
+
+    pub fn provider(&self, key: &str) -> Option<&ProviderSettings> {
+        self.providers.get(key)
+    }
+}
+
+/// How a pin chooses rows: the whole model group, or one provider's row.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PinningMode {
+    #[default]
+    Canonical,
+    Exact,
+}
+
+/// `providers.<key>` in the config file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ProviderSettings {
+    pub enabled: Option<bool>,
+    pub name: Option<String>,
+    pub base_url: Option<String>,
+    pub model_id: Option<String>,
+    pub discover_models: Option<bool>,
+    pub ping_interval_minutes: Option<f64>,
+    pub max_turns: Option<u32>,
+    pub use_bearer_auth: Option<bool>,
+    /// Lower is preferred; rows of equal priority are ordered by score.
+    pub priority: Option<i32>,
+    /// Canonical group for the configured `modelId` of an OpenAI-compatible endpoint.
+    pub group: Option<String>,
+}
+
+/// Per-upstream time limits, in milliseconds in the file.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Timeouts {
+    /// TCP + TLS connect.
+    pub connect_ms: u64,
+    /// From sending the request to the first byte of the answer (headers and first chunk).
+    pub first_byte_ms: u64,
+    /// Longest silence between two chunks of a streamed answer.
+    pub idle_ms: u64,
+    /// A non-streamed answer arrives whole, so it gets a longer budget for its first byte.
+    pub response_ms: u64,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            connect_ms: 5_000,
+            first_byte_ms: 45_000,
+            idle_ms: 30_000,
+            response_ms: 180_000,
+        }
+    }
+}
+
+impl Timeouts {
+    pub fn connect(&self) -> Duration {
+        Duration::from_millis(self.connect_ms.max(1))
+    }
+    pub fn first_byte(&self) -> Duration {
+        Duration::from_millis(self.first_byte_ms.max(1))
+    }
+    pub fn idle(&self) -> Duration {
+        Duration::from_millis(self.idle_ms.max(1))
+    }
+    pub fn response(&self) -> Duration {
+        Duration::from_millis(self.response_ms.max(1))
+    }
+}
+
+/// `apiKeys.<key>`: one key, or several that are used in turn. Blank entries are dropped and
+/// copy-paste debris (trailing whitespace, block characters) trimmed, as the original does.
+#[derive(Clone, Default)]
+pub struct ApiKeys(pub Vec<SecretString>);
+
+impl std::fmt::Debug for ApiKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ApiKeys({} redacted)", self.0.len())
+    }
+}
+
+impl ApiKeys {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+fn clean_key(key: &str) -> Option<SecretString> {
+    let trimmed =
+        key.trim_matches(|c: char| c.is_whitespace() || ('\u{2580}'..='\u{259F}').contains(&c));
+    (!trimmed.is_empty()).then(|| SecretString::from(trimmed.to_string()))
+}
+
+impl<'de> Deserialize<'de> for ApiKeys {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum OneOrMany {
+            One(String),
+            Many(Vec<String>),
+            Nothing(()),
+        }
+        let keys = match OneOrMany::deserialize(deserializer)? {
+            OneOrMany::One(key) => clean_key(&key).into_iter().collect(),
+            OneOrMany::Many(keys) => keys.iter().filter_map(|k| clean_key(k)).collect(),
+            OneOrMany::Nothing(()) => Vec::new(),
+        };
+        Ok(Self(keys))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+    use serde_json::json;
+
+    fn parse(value: Value) -> Settings {
+        Settings::from_json(value.as_object().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn keys_may_be_one_string_or_a_list_and_are_cleaned() {
+        let settings =
+            parse(json!({"apiKeys": {"a": "k1  \u{2588}", "b": ["x", "", " y "], "c": null}}));
+        assert_eq!(settings.api_keys["a"].0[0].expose_secret(), "k1");
+        let b: Vec<_> = settings.api_keys["b"]
+            .0
+            .iter()
+            .map(|k| k.expose_secret().to_string())
+            .collect();
+        assert_eq!(b, ["x", "y"]);
+        assert!(settings.api_keys["c"].is_empty());
+    }
+
+    #[test]
+    fn debug_output_never_shows_a_key() {
+        let settings = parse(json!({"apiKeys": {"groq": "gsk_secret_value"}}));
+        assert!(!format!("{settings:?}").contains("gsk_secret_value"));
+    }
+
+    #[test]
+    fn defaults_apply_when_fields_are_absent() {
+        let settings = parse(json!({}));
+        assert_eq!(settings.max_body_bytes(), DEFAULT_MAX_BODY_BYTES);
+        assert_eq!(settings.max_attempts(), DEFAULT_MAX_ATTEMPTS);
+        assert_eq!(settings.pinning_mode, PinningMode::Canonical);
+        assert_eq!(settings.timeouts.first_byte_ms, 45_000);
+    }
+
+    #[test]
+    fn unknown_fields_are_ignored() {
+        let settings = parse(json!({"somethingNew": 1, "providers": {"x": {"newField": true}}}));
+        assert!(settings.providers.contains_key("x"));
+    }
+}

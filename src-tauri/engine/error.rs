@@ -1,0 +1,122 @@
+//! The router's own errors and their one rendering: the OpenAI error body with the right status.
+//! Upstream errors that are passed through unchanged never go through here.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// An error the router itself produced while handling an HTTP request.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("the request body is not valid JSON: {0}")]
+    MalformedJson(String),
+    #[error("{message}")]
+    InvalidRequest {
+        message: String,
+        param: Option<&'static str>,
+    },
+    #[error("the model `{0}` does not exist here; GET /v1/models lists the models this router serves, or use `auto-fastest`")]
+    ModelNotFound(String),
+    #[error("the request body is larger than the {limit}-byte limit; send a smaller request or raise `maxBodyBytes` in the config file")]
+    BodyTooLarge { limit: usize },
+    #[error("{0}")]
+    NoProviderAvailable(String),
+    #[error("{message}")]
+    RateLimited {
+        message: String,
+        retry_after_secs: u64,
+    },
+    #[error("{0}")]
+    UpstreamFailed(String),
+    #[error("{0}")]
+    UpstreamTimeout(String),
+    #[error("no route for `{0}`; this router serves /v1/chat/completions, /v1/models and /health")]
+    RouteNotFound(String),
+}
+
+impl ApiError {
+    pub fn status_code(&self) -> StatusCode {
+        match self {
+            Self::MalformedJson(_) | Self::InvalidRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::ModelNotFound(_) | Self::RouteNotFound(_) => StatusCode::NOT_FOUND,
+            Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::NoProviderAvailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::UpstreamFailed(_) => StatusCode::BAD_GATEWAY,
+            Self::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+        }
+    }
+
+    /// The OpenAI `error.type` for this error.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            Self::MalformedJson(_)
+            | Self::InvalidRequest { .. }
+            | Self::ModelNotFound(_)
+            | Self::BodyTooLarge { .. }
+            | Self::RouteNotFound(_) => "invalid_request_error",
+            Self::RateLimited { .. } => "rate_limit_error",
+            Self::NoProviderAvailable(_) | Self::UpstreamFailed(_) | Self::UpstreamTimeout(_) => {
+                "upstream_error"
+            }
+        }
+    }
+
+    /// The OpenAI `error.code` for this error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::MalformedJson(_) => "invalid_json",
+            Self::InvalidRequest { .. } => "invalid_request",
+            Self::ModelNotFound(_) => "model_not_found",
+            Self::BodyTooLarge { .. } => "request_too_large",
+            Self::NoProviderAvailable(_) => "no_provider_available",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::UpstreamFailed(_) => "upstream_failed",
+            Self::UpstreamTimeout(_) => "upstream_timeout",
+            Self::RouteNotFound(_) => "not_found",
+        }
+    }
+
+    fn param(&self) -> Option<&'static str> {
+        match self {
+            Self::InvalidRequest { param, .. } => *param,
+            Self::ModelNotFound(_) => Some("model"),
+            _ => None,
+        }
+    }
+
+    /// The `{"error": {...}}` body, also used for in-band SSE error events.
+    pub fn body(&self) -> serde_json::Value {
+        error_body(
+            &self.to_string(),
+            self.error_type(),
+            self.param(),
+            self.code(),
+        )
+    }
+}
+
+/// Builds an OpenAI-shaped error object.
+pub fn error_body(
+    message: &str,
+    error_type: &str,
+    param: Option<&str>,
+    code: &str,
+) -> serde_json::Value {
+    json!({"error": {"message": message, "type": error_type, "param": param, "code": code}})
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status_code(), axum::Json(self.body())).into_response();
+        if let Self::RateLimited {
+            retry_after_secs, ..
+        } = &self
+        {
+            if let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+        }
+        response
+    }
+}

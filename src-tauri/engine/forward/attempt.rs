@@ -1,0 +1,227 @@
+//! One try against one candidate: build the upstream request, send it, and wait until the
+//! answer is known to be good (its first chunk) or known to be a failure.
+
+use std::pin::Pin;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use http::{header, HeaderValue, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
+use tokio::time::{timeout, timeout_at, Instant};
+
+use crate::engine::config::Timeouts;
+use crate::engine::providers::{describe_http_error, ModelRow};
+
+use super::failure::{
+    classify_status, error_message_from_body, parse_retry_after, Failure, FailureKind, StatusClass,
+};
+
+pub type UpstreamBody = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
+
+/// Error bodies are read only this far and only this long: they are for the log.
+const ERROR_BODY_LIMIT: usize = 64 * 1024;
+const ERROR_BODY_TIME: Duration = Duration::from_secs(5);
+
+pub struct AttemptRequest<'a> {
+    pub http: &'a reqwest::Client,
+    pub row: &'a ModelRow,
+    pub key: Option<SecretString>,
+    pub body: Bytes,
+    pub stream: bool,
+    pub timeouts: Timeouts,
+}
+
+pub enum Outcome {
+    /// A streamed answer whose first chunk has arrived.
+    Stream {
+        status: StatusCode,
+        content_type: Option<HeaderValue>,
+        first: Bytes,
+        rest: UpstreamBody,
+    },
+    /// A whole non-streamed answer.
+    Complete {
+        status: StatusCode,
+        content_type: Option<HeaderValue>,
+        body: Bytes,
+    },
+    /// The upstream refused the request itself; the client gets this answer unchanged.
+    Rejected {
+        status: StatusCode,
+        content_type: Option<HeaderValue>,
+        body: Bytes,
+    },
+    Failed(Failure),
+}
+
+fn failure(kind: FailureKind, message: impl Into<String>) -> Outcome {
+    Outcome::Failed(Failure {
+        kind,
+        message: message.into(),
+        retry_after: None,
+    })
+}
+
+pub async fn attempt(request: AttemptRequest<'_>) -> Outcome {
+    let budget = if request.stream {
+        request.timeouts.first_byte()
+    } else {
+        request.timeouts.response()
+    };
+    let deadline = Instant::now() + budget;
+    let mut builder = request
+        .http
+        .post(request.row.provider.chat_url())
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(request.body);
+    if request.stream {
+        builder = builder.header(header::ACCEPT, "text/event-stream");
+    }
+    if let Some(key) = &request.key {
+        builder = builder.bearer_auth(key.expose_secret());
+    }
+    let response = match timeout_at(deadline, builder.send()).await {
+        Err(_) => {
+            return failure(
+                FailureKind::FirstByteTimeout,
+                format!("no answer within {} ms", budget.as_millis()),
+            )
+        }
+        Ok(Err(error)) => return failure(FailureKind::Connect, describe_http_error(&error)),
+        Ok(Ok(response)) => response,
+    };
+    let status = response.status();
+    let content_type = response.headers().get(header::CONTENT_TYPE).cloned();
+    match classify_status(status.as_u16()) {
+        StatusClass::Failover => {
+            let retry_after = response
+                .headers()
+                .get(header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(parse_retry_after);
+            let body = read_error_body(response.bytes_stream().boxed()).await;
+            Outcome::Failed(Failure {
+                kind: FailureKind::Status(status.as_u16()),
+                message: format!(
+                    "HTTP {}: {}",
+                    status.as_u16(),
+                    error_message_from_body(&body)
+                ),
+                retry_after,
+            })
+        }
+        StatusClass::ClientError => {
+            match read_whole(
+                response.bytes_stream().boxed(),
+                deadline,
+                request.timeouts.idle(),
+            )
+            .await
+            {
+                Ok(body) => Outcome::Rejected {
+                    status,
+                    content_type,
+                    body,
+                },
+                Err(outcome) => outcome,
+            }
+        }
+        StatusClass::Success if request.stream => {
+            let mut rest = response.bytes_stream().boxed();
+            loop {
+                match timeout_at(deadline, rest.next()).await {
+                    Err(_) => {
+                        return failure(
+                            FailureKind::FirstByteTimeout,
+                            format!("no first chunk within {} ms", budget.as_millis()),
+                        )
+                    }
+                    Ok(None) => {
+                        return failure(
+                            FailureKind::BrokenBeforeFirstChunk,
+                            "the stream ended before its first chunk",
+                        )
+                    }
+                    Ok(Some(Err(error))) => {
+                        return failure(
+                            FailureKind::BrokenBeforeFirstChunk,
+                            describe_http_error(&error),
+                        )
+                    }
+                    Ok(Some(Ok(chunk))) if chunk.is_empty() => continue,
+                    Ok(Some(Ok(first))) => {
+                        return Outcome::Stream {
+                            status,
+                            content_type,
+                            first,
+                            rest,
+                        }
+                    }
+                }
+            }
+        }
+        StatusClass::Success => {
+            match read_whole(
+                response.bytes_stream().boxed(),
+                deadline,
+                request.timeouts.idle(),
+            )
+            .await
+            {
+                Ok(body) => Outcome::Complete {
+                    status,
+                    content_type,
+                    body,
+                },
+                Err(outcome) => outcome,
+            }
+        }
+    }
+}
+
+/// Reads a whole body: the first byte before `deadline`, then no gap longer than `idle`.
+async fn read_whole(
+    mut body: UpstreamBody,
+    deadline: Instant,
+    idle: Duration,
+) -> Result<Bytes, Outcome> {
+    let mut collected: Vec<u8> = Vec::new();
+    loop {
+        let next = if collected.is_empty() {
+            timeout_at(deadline, body.next()).await
+        } else {
+            timeout(idle, body.next()).await
+        };
+        match next {
+            Err(_) => {
+                return Err(failure(
+                    FailureKind::FirstByteTimeout,
+                    "the answer stalled before it was complete",
+                ))
+            }
+            Ok(None) => return Ok(Bytes::from(collected)),
+            Ok(Some(Err(error))) => {
+                return Err(failure(
+                    FailureKind::BrokenBeforeFirstChunk,
+                    describe_http_error(&error),
+                ))
+            }
+            Ok(Some(Ok(chunk))) => collected.extend_from_slice(&chunk),
+        }
+    }
+}
+
+async fn read_error_body(mut body: UpstreamBody) -> Vec<u8> {
+    let mut collected = Vec::new();
+    let _ = timeout(ERROR_BODY_TIME, async {
+        while let Some(Ok(chunk)) = body.next().await {
+            collected.extend_from_slice(&chunk);
+            if collected.len() >= ERROR_BODY_LIMIT {
+                break;
+            }
+        }
+    })
+    .await;
+    collected
+}

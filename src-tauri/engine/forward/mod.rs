@@ -1,0 +1,13 @@
+//! Forwarding a chat request: parse it once, try candidates in order with failover, and
+//! relay the winner's answer to the client as it arrives.
+
+mod attempt;
+mod executor;
+mod failure;
+mod relay;
+pub mod request;
+mod sse;
+
+pub use executor::{forward_chat, ForwardContext};
+pub use failure::{classify_status, StatusClass};
+pub use request::ChatRequest;

@@ -1,0 +1,14 @@
+//! The engine: everything modelrelay does, with no knowledge of any GUI toolkit.
+
+pub mod catalog;
+pub mod config;
+pub mod credentials;
+pub mod error;
+pub mod forward;
+pub mod http;
+pub mod providers;
+pub mod routing;
+pub mod server;
+pub mod state;
+
+pub use server::{start, EngineOptions, RunningEngine, StartError, DEFAULT_PORT};

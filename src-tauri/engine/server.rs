@@ -1,0 +1,183 @@
+//! Starting and stopping an engine: load config, build state, bind, serve, and own every
+//! background task until shutdown. The headless binary and the desktop shell both use this.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::serve::ListenerExt;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::catalog::CatalogService;
+use crate::engine::config::{ConfigError, ConfigFile, ConfigStore, EnvOverrides, EnvSource};
+use crate::engine::credentials::Credentials;
+use crate::engine::http;
+use crate::engine::state::AppState;
+
+pub const DEFAULT_PORT: u16 = 7352;
+
+/// How to start an engine.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    pub bind: IpAddr,
+    pub port: u16,
+    pub config_path: PathBuf,
+    pub log_requests: bool,
+    pub bans: Vec<String>,
+    pub env: EnvSource,
+    /// How long in-flight requests may run on after shutdown is asked for.
+    pub shutdown_grace: Duration,
+}
+
+impl EngineOptions {
+    pub fn new(config_path: PathBuf) -> Self {
+        Self {
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: DEFAULT_PORT,
+            config_path,
+            log_requests: false,
+            bans: Vec::new(),
+            env: EnvSource::process(),
+            shutdown_grace: Duration::from_secs(5),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot listen on {addr}: {source}{hint}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+        hint: &'static str,
+    },
+    #[error("cannot create the HTTP client: {0}")]
+    HttpClient(String),
+}
+
+/// A serving engine. Dropping it without `shutdown` leaves its tasks running until the
+/// runtime ends; call `shutdown` for a graceful stop.
+pub struct RunningEngine {
+    addr: SocketAddr,
+    state: Arc<AppState>,
+    shutdown: CancellationToken,
+    server: JoinHandle<()>,
+    background: Vec<JoinHandle<()>>,
+    grace: Duration,
+}
+
+pub async fn start(options: EngineOptions) -> Result<RunningEngine, StartError> {
+    let file = ConfigFile::load(&options.config_path)?;
+    let config = Arc::new(ConfigStore::new(file));
+    let settings = config.settings();
+    let env = EnvOverrides::read(&options.env, &[]);
+    let credentials = Arc::new(Credentials::new(env.clone()));
+    let http = reqwest::Client::builder()
+        .user_agent(concat!("modelrelay/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(settings.timeouts.connect())
+        .tcp_nodelay(true)
+        .pool_idle_timeout(Duration::from_secs(90))
+        .build()
+        .map_err(|error| StartError::HttpClient(error.to_string()))?;
+    let catalog = CatalogService::new(config.subscribe(), env, credentials.clone(), http.clone());
+
+    let addr = SocketAddr::new(options.bind, options.port);
+    let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Bind {
+        addr,
+        hint: if source.kind() == std::io::ErrorKind::AddrInUse {
+            "; another program (perhaps another modelrelay) holds this port: stop it or pass --port"
+        } else {
+            ""
+        },
+        source,
+    })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind {
+        addr,
+        source,
+        hint: "",
+    })?;
+
+    let state = Arc::new(AppState {
+        config,
+        catalog: catalog.clone(),
+        credentials,
+        http,
+        cli_bans: options.bans,
+        log_requests: options.log_requests,
+        started_at: Instant::now(),
+        started_unix: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+    });
+    let shutdown = CancellationToken::new();
+    let app = http::router(state.clone());
+    let serve_shutdown = shutdown.clone();
+    let listener = listener.tap_io(|tcp| {
+        // Small SSE chunks must leave at once, not wait for Nagle.
+        let _ = tcp.set_nodelay(true);
+    });
+    let server = tokio::spawn(async move {
+        let result = axum::serve(listener, app)
+            .with_graceful_shutdown(serve_shutdown.cancelled_owned())
+            .await;
+        if let Err(error) = result {
+            tracing::error!("the HTTP server stopped: {error}");
+        }
+    });
+    let background = vec![tokio::spawn(catalog.run(shutdown.clone()))];
+    tracing::info!("modelrelay listening on http://{addr}");
+    Ok(RunningEngine {
+        addr,
+        state,
+        shutdown,
+        server,
+        background,
+        grace: options.shutdown_grace,
+    })
+}
+
+impl RunningEngine {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn state(&self) -> &Arc<AppState> {
+        &self.state
+    }
+
+    /// Cancelling this token starts a graceful shutdown.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Stops accepting connections, lets in-flight requests finish within the grace
+    /// period, then stops every background task.
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        self.wait().await;
+    }
+
+    /// Waits until shutdown has been requested through the token and completed.
+    pub async fn wait(mut self) {
+        self.shutdown.cancelled().await;
+        if tokio::time::timeout(self.grace, &mut self.server)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "in-flight requests did not finish within {} s; closing them",
+                self.grace.as_secs()
+            );
+            self.server.abort();
+        }
+        for task in self.background.drain(..) {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! `AppState`: everything a request handler may use, injected (never global), so several
+//! engines can run in one process.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::engine::catalog::CatalogService;
+use crate::engine::config::ConfigStore;
+use crate::engine::credentials::Credentials;
+
+pub struct AppState {
+    pub config: Arc<ConfigStore>,
+    pub catalog: Arc<CatalogService>,
+    pub credentials: Arc<Credentials>,
+    pub http: reqwest::Client,
+    /// `--ban` entries for this run only.
+    pub cli_bans: Vec<String>,
+    /// `--log`: log each request's messages (truncated) with its routing decision.
+    pub log_requests: bool,
+    pub started_at: Instant,
+    /// Start time in Unix seconds, the `created` of `/v1/models` entries.
+    pub started_unix: u64,
+}

@@ -1,0 +1,27 @@
+//! modelrelay: a local OpenAI-compatible router that forwards each request to the best free
+//! coding model available right now.
+//!
+//! # Code map
+//! - `engine/` — everything that matters, with no GUI dependency:
+//!   - `server` starts and stops an engine (config → state → listener → background tasks).
+//!   - `http` is the edge: routes and thin handlers.
+//!   - `routing` is pure: the `model` selector → rows → filtered, ordered candidates.
+//!   - `forward` tries candidates with failover and relays the winner's stream.
+//!   - `providers` knows upstreams (URLs, auth, discovery); `catalog` groups their rows.
+//!   - `config` owns `~/.modelrelay.json`; `credentials` hands out API keys.
+//! - `cli/` — the command line (argument parsing and the only place that prints).
+//!
+//! # Invariants
+//! 1. The engine builds and tests without the desktop libraries and never names the shell.
+//! 2. Decisions are pure functions over plain data (`routing`, status classification,
+//!    discovery schedule); IO lives in `forward::attempt`, `providers::discovery`, `server`.
+//! 3. A stream may fail over only until its first chunk arrives; afterwards an upstream
+//!    failure becomes one in-band SSE error event, never a silent truncation.
+//! 4. Secrets are `SecretString`s: never serialised, logged or sent to a client; exposed only
+//!    when an upstream request is built.
+//! 5. State is injected (`AppState`), never global; every background task is owned by a
+//!    `RunningEngine` and stops on its shutdown.
+//! 6. A config file that cannot be parsed is never overwritten; saves are atomic.
+
+pub mod cli;
+pub mod engine;
