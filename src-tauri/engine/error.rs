@@ -30,6 +30,8 @@ pub enum ApiError {
     UpstreamFailed(String),
     #[error("{0}")]
     UpstreamTimeout(String),
+    #[error("`{method}` is not allowed on `{path}`")]
+    MethodNotAllowed { method: String, path: String },
     #[error("no route for `{0}`; this router serves /v1/chat/completions, /v1/models and /health")]
     RouteNotFound(String),
 }
@@ -39,6 +41,7 @@ impl ApiError {
         match self {
             Self::MalformedJson(_) | Self::InvalidRequest { .. } => StatusCode::BAD_REQUEST,
             Self::ModelNotFound(_) | Self::RouteNotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NoProviderAvailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -54,6 +57,7 @@ impl ApiError {
             | Self::InvalidRequest { .. }
             | Self::ModelNotFound(_)
             | Self::BodyTooLarge { .. }
+            | Self::MethodNotAllowed { .. }
             | Self::RouteNotFound(_) => "invalid_request_error",
             Self::RateLimited { .. } => "rate_limit_error",
             Self::NoProviderAvailable(_) | Self::UpstreamFailed(_) | Self::UpstreamTimeout(_) => {
@@ -74,6 +78,7 @@ impl ApiError {
             Self::UpstreamFailed(_) => "upstream_failed",
             Self::UpstreamTimeout(_) => "upstream_timeout",
             Self::RouteNotFound(_) => "not_found",
+            Self::MethodNotAllowed { .. } => "method_not_allowed",
         }
     }
 

@@ -31,8 +31,8 @@ async fn not_found(uri: Uri) -> ApiError {
 }
 
 async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
-    ApiError::InvalidRequest {
-        message: format!("`{method}` is not allowed on `{}`", uri.path()),
-        param: None,
+    ApiError::MethodNotAllowed {
+        method: method.to_string(),
+        path: uri.path().to_string(),
     }
 }

@@ -1,0 +1,146 @@
+//! Test support: a scriptable fake OpenAI-compatible upstream and a helper that starts the
+//! real engine on an ephemeral port against a config file in a temporary directory.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+pub mod fake_upstream;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use modelrelay::engine::config::EnvSource;
+use modelrelay::engine::{self, EngineOptions, RunningEngine};
+use serde_json::{json, Value};
+
+pub use fake_upstream::{FakeUpstream, Script};
+
+pub fn ms(millis: u64) -> Duration {
+    Duration::from_millis(millis)
+}
+
+/// A running engine with its config directory; dropped at the end of the test.
+pub struct TestRouter {
+    pub engine: RunningEngine,
+    pub dir: tempfile::TempDir,
+    pub client: reqwest::Client,
+}
+
+impl TestRouter {
+    pub fn addr(&self) -> SocketAddr {
+        self.engine.local_addr()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr(), path)
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("modelrelay.json")
+    }
+
+    pub async fn chat(&self, body: Value) -> reqwest::Response {
+        self.client
+            .post(self.url("/v1/chat/completions"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+}
+
+/// Options for `start_router_with`.
+pub struct RouterSetup {
+    pub config: Value,
+    pub env: EnvSource,
+    pub bans: Vec<String>,
+    pub grace: Duration,
+}
+
+impl RouterSetup {
+    pub fn new(config: Value) -> Self {
+        Self {
+            config,
+            env: EnvSource::empty(),
+            bans: Vec::new(),
+            grace: Duration::from_secs(2),
+        }
+    }
+}
+
+pub async fn start_router(config: Value) -> TestRouter {
+    start_router_with(RouterSetup::new(config)).await
+}
+
+pub async fn start_router_with(setup: RouterSetup) -> TestRouter {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("modelrelay.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&setup.config).unwrap()).unwrap();
+    let mut options = EngineOptions::new(path);
+    options.port = 0;
+    options.env = setup.env;
+    options.bans = setup.bans;
+    options.shutdown_grace = setup.grace;
+    let engine = engine::start(options).await.expect("engine starts");
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    TestRouter {
+        engine,
+        dir,
+        client,
+    }
+}
+
+/// A config with one OpenAI-compatible endpoint per `(id, fake, model)`, discovery off.
+pub fn endpoints_config(endpoints: &[(&str, &FakeUpstream, &str)]) -> Value {
+    let mut providers = serde_json::Map::new();
+    for (id, fake, model) in endpoints {
+        providers.insert(
+            format!("openai-compatible:{id}"),
+            json!({"enabled": true, "name": id, "baseUrl": fake.base_url(), "modelId": model, "discoverModels": false}),
+        );
+    }
+    json!({"providers": providers})
+}
+
+pub fn user_message(model: &str, stream: bool) -> Value {
+    json!({"model": model, "stream": stream, "messages": [{"role": "user", "content": "hello"}]})
+}
+
+/// Reads an SSE body to the end and returns its `data:` payloads.
+pub async fn sse_events(response: reqwest::Response) -> Vec<String> {
+    let text = response.text().await.unwrap();
+    text.lines()
+        .filter_map(|line| line.strip_prefix("data:").map(|d| d.trim().to_string()))
+        .collect()
+}
+
+/// The concatenated `delta.content` of a list of SSE payloads.
+pub fn streamed_text(events: &[String]) -> String {
+    events
+        .iter()
+        .filter_map(|e| serde_json::from_str::<Value>(e).ok())
+        .filter_map(|v| {
+            v.pointer("/choices/0/delta/content")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .collect()
+}
+
+/// A loopback port with nothing listening on it.
+pub async fn closed_port() -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    port
+}
