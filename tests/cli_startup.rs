@@ -14,6 +14,17 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// A config with the keyless built-in providers off, so the binary never reaches the internet.
+fn offline_config(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("c.json");
+    std::fs::write(
+        &path,
+        r#"{"providers": {"opencode": {"enabled": false}, "kilocode": {"enabled": false}}}"#,
+    )
+    .unwrap();
+    path
+}
+
 fn run(args: &[&str]) -> std::process::Output {
     Command::new(BINARY)
         .args(args)
@@ -65,7 +76,7 @@ fn a_port_held_by_another_program_is_reported_plainly() {
     let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = holder.local_addr().unwrap().port().to_string();
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("c.json");
+    let config = offline_config(dir.path());
     let output = run(&["--config", config.to_str().unwrap(), "--port", &port]);
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -75,7 +86,8 @@ fn a_port_held_by_another_program_is_reported_plainly() {
 #[test]
 fn serves_on_the_given_port_and_exits_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("c.json");
+    let config = offline_config(dir.path());
+    let before = std::fs::read(&config).unwrap();
     let port = free_port();
     let mut child = Command::new(BINARY)
         .args(["--port", &port.to_string(), "--headless", "--ban", "a,b"])
@@ -112,8 +124,9 @@ fn serves_on_the_given_port_and_exits_cleanly_on_sigterm() {
         .success());
     let status = child.wait().unwrap();
     assert!(status.success(), "exit status {status:?}");
-    assert!(
-        !config.exists(),
-        "starting must not write a config file by itself"
+    assert_eq!(
+        std::fs::read(&config).unwrap(),
+        before,
+        "starting must not rewrite a config without keys"
     );
 }

@@ -1,52 +1,246 @@
-//! Which API key a request to a provider carries: env beats the stored keys, and a provider
-//! with several keys uses them in turn. Keys leave this module only as `SecretString`s.
+//! Which API key a request to a provider carries. Env beats the secret store, which beats
+//! keys still in the config file. A provider with several keys uses them in turn, skipping
+//! a key for a minute after it drew a 429 and, with `maxTurns`, after it served that many
+//! requests. Keys leave this module only as `SecretString`s.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
+use tokio::time::Instant;
 
 use crate::engine::config::{EnvOverrides, Settings};
+use crate::engine::secrets::{decode_keys, encode_keys, SecretError, SecretStore};
 
-#[derive(Debug, Default)]
+/// How long a key that drew a 429 is skipped when the pool has others.
+pub const KEY_COOLDOWN: Duration = Duration::from_secs(60);
+
+/// A key chosen for one request; `index` identifies it in its pool for `report_rate_limited`.
+#[derive(Clone)]
+pub struct KeyChoice {
+    pub index: usize,
+    pub key: SecretString,
+}
+
+#[derive(Debug, Default, Clone)]
+struct PoolState {
+    cursor: usize,
+    uses: Vec<u32>,
+    cooling_until: Vec<Option<Instant>>,
+}
+
+impl PoolState {
+    /// Pure choice of the next key index in a pool of `len` keys.
+    fn choose(&mut self, len: usize, max_turns: Option<u32>, now: Instant) -> usize {
+        self.uses.resize(len, 0);
+        self.cooling_until.resize(len, None);
+        let cooling =
+            |state: &Self, i: usize| state.cooling_until[i].is_some_and(|until| until > now);
+        let within_turns = |state: &Self, i: usize| max_turns.is_none_or(|max| state.uses[i] < max);
+        let order: Vec<usize> = (0..len)
+            .map(|offset| (self.cursor + offset) % len)
+            .collect();
+        let pick = order
+            .iter()
+            .copied()
+            .find(|&i| !cooling(self, i) && within_turns(self, i))
+            .or_else(|| {
+                // Every usable key reached its turns: start a new round.
+                if order.iter().any(|&i| !cooling(self, i)) {
+                    self.uses.iter_mut().for_each(|u| *u = 0);
+                    order.iter().copied().find(|&i| !cooling(self, i))
+                } else {
+                    None
+                }
+            })
+            .unwrap_or_else(|| {
+                // All cooling: the one that recovers first.
+                order
+                    .iter()
+                    .copied()
+                    .min_by_key(|&i| self.cooling_until[i])
+                    .unwrap_or(0)
+            });
+        self.uses[pick] = self.uses[pick].saturating_add(1);
+        self.cursor = (pick + 1) % len;
+        pick
+    }
+}
+
 pub struct Credentials {
     env: EnvOverrides,
-    cursors: Mutex<HashMap<String, usize>>,
+    store: Arc<dyn SecretStore>,
+    stored: RwLock<HashMap<String, Vec<SecretString>>>,
+    pools: Mutex<HashMap<String, PoolState>>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("store", &self.store.kind())
+            .finish()
+    }
 }
 
 impl Credentials {
-    pub fn new(env: EnvOverrides) -> Self {
+    /// Reads the stored keys of `accounts` once; unreadable entries are logged and skipped.
+    pub fn load(env: EnvOverrides, store: Arc<dyn SecretStore>, accounts: &[String]) -> Self {
+        let mut stored = HashMap::new();
+        for account in accounts {
+            match store.get(account) {
+                Ok(Some(secret)) => {
+                    stored.insert(account.clone(), decode_keys(&secret));
+                }
+                Ok(None) => {}
+                Err(error) => tracing::warn!("cannot read the key of `{account}`: {error}"),
+            }
+        }
         Self {
             env,
-            cursors: Mutex::default(),
+            store,
+            stored: RwLock::new(stored),
+            pools: Mutex::default(),
         }
+    }
+
+    /// `keychain`, `file` or `memory`.
+    pub fn store_kind(&self) -> &'static str {
+        self.store.kind()
+    }
+
+    fn pool(&self, settings: &Settings, provider: &str) -> Vec<SecretString> {
+        if let Some(key) = self.env.keys.get(provider) {
+            return vec![key.clone()];
+        }
+        let stored = self.stored.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(keys) = stored.get(provider).filter(|k| !k.is_empty()) {
+            return keys.clone();
+        }
+        settings
+            .api_keys
+            .get(provider)
+            .map(|keys| keys.0.clone())
+            .unwrap_or_default()
     }
 
     pub fn has_key(&self, settings: &Settings, provider: &str) -> bool {
-        self.env.keys.contains_key(provider)
-            || settings
-                .api_keys
-                .get(provider)
-                .is_some_and(|keys| !keys.is_empty())
+        !self.pool(settings, provider).is_empty()
     }
 
-    /// The key for the next request to `provider`, rotating through a pool of several.
-    pub fn key_for(&self, settings: &Settings, provider: &str) -> Option<SecretString> {
-        if let Some(key) = self.env.keys.get(provider) {
-            return Some(key.clone());
-        }
-        let pool = &settings.api_keys.get(provider)?.0;
+    /// The first key, without advancing the rotation (for discovery and probes).
+    pub fn peek_key(&self, settings: &Settings, provider: &str) -> Option<SecretString> {
+        self.pool(settings, provider).into_iter().next()
+    }
+
+    /// The key for the next request to `provider`.
+    pub fn key_for(&self, settings: &Settings, provider: &str, now: Instant) -> Option<KeyChoice> {
+        let pool = self.pool(settings, provider);
         match pool.len() {
             0 => None,
-            1 => Some(pool[0].clone()),
+            1 => Some(KeyChoice {
+                index: 0,
+                key: pool[0].clone(),
+            }),
             len => {
-                let mut cursors = self.cursors.lock().unwrap_or_else(|e| e.into_inner());
-                let cursor = cursors.entry(provider.to_string()).or_insert(0);
-                let key = pool[*cursor % len].clone();
-                *cursor = (*cursor + 1) % len;
-                Some(key)
+                let max_turns = settings
+                    .provider(provider)
+                    .and_then(|p| p.max_turns)
+                    .filter(|&n| n > 0);
+                let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
+                let index = pools
+                    .entry(provider.to_string())
+                    .or_default()
+                    .choose(len, max_turns, now);
+                Some(KeyChoice {
+                    index,
+                    key: pool[index].clone(),
+                })
             }
         }
+    }
+
+    /// A key drew a 429: skip it for `KEY_COOLDOWN` while its pool has others.
+    pub fn report_rate_limited(&self, provider: &str, index: usize, now: Instant) {
+        let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
+        let state = pools.entry(provider.to_string()).or_default();
+        if state.cooling_until.len() <= index {
+            state.cooling_until.resize(index + 1, None);
+        }
+        state.cooling_until[index] = Some(now + KEY_COOLDOWN);
+    }
+
+    /// Stores keys for `provider` (replacing any), in the secret store and this cache.
+    pub fn set_keys(&self, provider: &str, keys: Vec<SecretString>) -> Result<(), SecretError> {
+        if keys.is_empty() {
+            return self.delete_keys(provider);
+        }
+        self.store.set(provider, &encode_keys(&keys))?;
+        self.stored
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(provider.to_string(), keys);
+        self.pools
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(provider);
+        Ok(())
+    }
+
+    pub fn delete_keys(&self, provider: &str) -> Result<(), SecretError> {
+        self.store.delete(provider)?;
+        self.stored
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(provider);
+        Ok(())
+    }
+
+    /// Whether a key is set and where it comes from, with at most its last four characters.
+    pub fn key_status(&self, settings: &Settings, provider: &str) -> KeyStatus {
+        let source = if self.env.keys.contains_key(provider) {
+            Some("env")
+        } else if self
+            .stored
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(provider)
+            .is_some_and(|k| !k.is_empty())
+        {
+            Some(self.store.kind())
+        } else if settings
+            .api_keys
+            .get(provider)
+            .is_some_and(|k| !k.is_empty())
+        {
+            Some("config")
+        } else {
+            None
+        };
+        let pool = self.pool(settings, provider);
+        KeyStatus {
+            source,
+            count: pool.len(),
+            hint: pool.first().map(|key| mask(key.expose_secret())),
+        }
+    }
+}
+
+/// What the UI may know about a provider's key: never the key.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct KeyStatus {
+    pub source: Option<&'static str>,
+    pub count: usize,
+    pub hint: Option<String>,
+}
+
+/// `sk-…abcd` for keys long enough that four characters reveal nothing useful.
+pub fn mask(key: &str) -> String {
+    let chars: Vec<char> = key.chars().collect();
+    if chars.len() < 12 {
+        "…".into()
+    } else {
+        format!("…{}", chars[chars.len() - 4..].iter().collect::<String>())
     }
 }
 
@@ -54,45 +248,123 @@ impl Credentials {
 mod tests {
     use super::*;
     use crate::engine::config::EnvSource;
-    use secrecy::ExposeSecret;
+    use crate::engine::secrets::MemoryStore;
     use serde_json::json;
 
     fn settings(value: serde_json::Value) -> Settings {
         Settings::from_json(value.as_object().unwrap()).unwrap()
     }
 
-    #[test]
-    fn several_keys_are_used_in_turn() {
-        let settings = settings(json!({"apiKeys": {"groq": ["a", "b"]}}));
-        let credentials = Credentials::default();
-        let keys: Vec<String> = (0..3)
+    fn credentials() -> Credentials {
+        Credentials::load(EnvOverrides::default(), Arc::new(MemoryStore::new()), &[])
+    }
+
+    fn take(credentials: &Credentials, settings: &Settings, n: usize, now: Instant) -> Vec<String> {
+        (0..n)
             .map(|_| {
                 credentials
-                    .key_for(&settings, "groq")
+                    .key_for(settings, "groq", now)
                     .unwrap()
+                    .key
                     .expose_secret()
                     .to_string()
             })
-            .collect();
-        assert_eq!(keys, ["a", "b", "a"]);
+            .collect()
     }
 
     #[test]
-    fn the_environment_overrides_the_file() {
-        let settings = settings(json!({"apiKeys": {"groq": "from-file"}}));
+    fn several_keys_are_used_in_turn() {
+        let settings = settings(json!({"apiKeys": {"groq": ["a", "b"]}}));
+        assert_eq!(
+            take(&credentials(), &settings, 3, Instant::now()),
+            ["a", "b", "a"]
+        );
+    }
+
+    #[test]
+    fn a_rate_limited_key_is_skipped_until_its_cooldown_ends() {
+        let settings = settings(json!({"apiKeys": {"groq": ["a", "b", "c"]}}));
+        let credentials = credentials();
+        let now = Instant::now();
+        credentials.report_rate_limited("groq", 1, now);
+        assert_eq!(take(&credentials, &settings, 3, now), ["a", "c", "a"]);
+        let later = now + KEY_COOLDOWN;
+        assert!(take(&credentials, &settings, 3, later).contains(&"b".to_string()));
+    }
+
+    #[test]
+    fn max_turns_caps_each_key_then_starts_a_new_round() {
+        let settings = settings(
+            json!({"apiKeys": {"groq": ["a", "b"]}, "providers": {"groq": {"maxTurns": 2}}}),
+        );
+        let credentials = credentials();
+        let now = Instant::now();
+        credentials.report_rate_limited("groq", 1, now);
+        assert_eq!(take(&credentials, &settings, 4, now), ["a", "a", "a", "a"]);
+    }
+
+    #[test]
+    fn when_every_key_cools_down_the_first_to_recover_is_used() {
+        let settings = settings(json!({"apiKeys": {"groq": ["a", "b"]}}));
+        let credentials = credentials();
+        let now = Instant::now();
+        credentials.report_rate_limited("groq", 0, now + Duration::from_secs(5));
+        credentials.report_rate_limited("groq", 1, now);
+        assert_eq!(take(&credentials, &settings, 1, now), ["b"]);
+    }
+
+    #[test]
+    fn env_beats_store_beats_file() {
+        let store = Arc::new(MemoryStore::new());
+        store
+            .set("groq", &SecretString::from("from-store"))
+            .unwrap();
+        let settings = settings(json!({"apiKeys": {"groq": "from-file", "nvidia": "nv-file"}}));
+        let plain = Credentials::load(EnvOverrides::default(), store.clone(), &["groq".into()]);
+        assert_eq!(
+            plain.peek_key(&settings, "groq").unwrap().expose_secret(),
+            "from-store"
+        );
+        assert_eq!(
+            plain.peek_key(&settings, "nvidia").unwrap().expose_secret(),
+            "nv-file"
+        );
         let env = EnvOverrides::read(
             &EnvSource::from_pairs([("GROQ_API_KEY", "from-env")]),
             &[("groq", "GROQ_API_KEY")],
         );
-        let credentials = Credentials::new(env);
+        let with_env = Credentials::load(env, store, &["groq".into()]);
         assert_eq!(
-            credentials
-                .key_for(&settings, "groq")
+            with_env
+                .peek_key(&settings, "groq")
                 .unwrap()
                 .expose_secret(),
             "from-env"
         );
-        assert!(credentials.has_key(&Settings::default(), "groq"));
-        assert!(!credentials.has_key(&Settings::default(), "nvidia"));
+        assert_eq!(with_env.key_status(&settings, "groq").source, Some("env"));
+    }
+
+    #[test]
+    fn set_and_delete_go_through_the_store() {
+        let store = Arc::new(MemoryStore::new());
+        let credentials = Credentials::load(EnvOverrides::default(), store.clone(), &[]);
+        credentials
+            .set_keys("groq", vec![SecretString::from("gsk_0123456789abcd")])
+            .unwrap();
+        let status = credentials.key_status(&Settings::default(), "groq");
+        assert_eq!(
+            (status.source, status.count, status.hint.as_deref()),
+            (Some("memory"), 1, Some("…abcd"))
+        );
+        assert!(store.get("groq").unwrap().is_some());
+        credentials.delete_keys("groq").unwrap();
+        assert!(!credentials.has_key(&Settings::default(), "groq"));
+        assert!(store.get("groq").unwrap().is_none());
+    }
+
+    #[test]
+    fn short_keys_are_not_hinted() {
+        assert_eq!(mask("abc"), "…");
+        assert_eq!(mask("sk-1234567890wxyz"), "…wxyz");
     }
 }

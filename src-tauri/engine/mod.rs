@@ -8,6 +8,7 @@ pub mod forward;
 pub mod http;
 pub mod providers;
 pub mod routing;
+pub mod secrets;
 pub mod server;
 pub mod state;
 

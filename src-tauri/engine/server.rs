@@ -15,12 +15,16 @@ use crate::engine::catalog::CatalogService;
 use crate::engine::config::{ConfigError, ConfigFile, ConfigStore, EnvOverrides, EnvSource};
 use crate::engine::credentials::Credentials;
 use crate::engine::http;
+use crate::engine::providers::builtin::{BuiltinCatalog, CatalogDataError};
+use crate::engine::providers::endpoints::OPENAI_COMPATIBLE_PREFIX;
+use crate::engine::providers::headers::ClientIdentity;
+use crate::engine::secrets::{default_store, migrate_keys_out_of_config, SecretStore};
 use crate::engine::state::AppState;
 
 pub const DEFAULT_PORT: u16 = 7352;
 
 /// How to start an engine.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct EngineOptions {
     pub bind: IpAddr,
     pub port: u16,
@@ -30,6 +34,8 @@ pub struct EngineOptions {
     pub env: EnvSource,
     /// How long in-flight requests may run on after shutdown is asked for.
     pub shutdown_grace: Duration,
+    /// Where API keys live; `None` picks the OS keychain, or the key file when none works.
+    pub secret_store: Option<Arc<dyn SecretStore>>,
 }
 
 impl EngineOptions {
@@ -42,6 +48,7 @@ impl EngineOptions {
             bans: Vec::new(),
             env: EnvSource::process(),
             shutdown_grace: Duration::from_secs(5),
+            secret_store: None,
         }
     }
 }
@@ -56,6 +63,8 @@ pub enum StartError {
         source: std::io::Error,
         hint: &'static str,
     },
+    #[error(transparent)]
+    Catalog(#[from] CatalogDataError),
     #[error("cannot create the HTTP client: {0}")]
     HttpClient(String),
 }
@@ -73,10 +82,28 @@ pub struct RunningEngine {
 
 pub async fn start(options: EngineOptions) -> Result<RunningEngine, StartError> {
     let file = ConfigFile::load(&options.config_path)?;
+    let builtin = Arc::new(BuiltinCatalog::load()?);
     let config = Arc::new(ConfigStore::new(file));
+    let env = EnvOverrides::read(&options.env, &builtin.key_variables());
+    let store = match options.secret_store.clone() {
+        Some(store) => store,
+        None => {
+            let path = options.config_path.clone();
+            let prefer_file = options.env.get("MODELRELAY_KEY_STORE").as_deref() == Some("file");
+            tokio::task::spawn_blocking(move || default_store(&path, prefer_file))
+                .await
+                .map_err(|error| StartError::HttpClient(error.to_string()))?
+        }
+    };
+    let credentials = {
+        let (config, store, builtin) = (config.clone(), store.clone(), builtin.clone());
+        let env = env.clone();
+        tokio::task::spawn_blocking(move || load_credentials(&config, store, &builtin, env))
+            .await
+            .map_err(|error| StartError::HttpClient(error.to_string()))?
+    };
+    let credentials = Arc::new(credentials);
     let settings = config.settings();
-    let env = EnvOverrides::read(&options.env, &[]);
-    let credentials = Arc::new(Credentials::new(env.clone()));
     let http = reqwest::Client::builder()
         .user_agent(concat!("modelrelay/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(settings.timeouts.connect())
@@ -84,7 +111,15 @@ pub async fn start(options: EngineOptions) -> Result<RunningEngine, StartError> 
         .pool_idle_timeout(Duration::from_secs(90))
         .build()
         .map_err(|error| StartError::HttpClient(error.to_string()))?;
-    let catalog = CatalogService::new(config.subscribe(), env, credentials.clone(), http.clone());
+    let identity = ClientIdentity::new();
+    let catalog = CatalogService::new(
+        builtin,
+        identity.clone(),
+        config.subscribe(),
+        env,
+        credentials.clone(),
+        http.clone(),
+    );
 
     let addr = SocketAddr::new(options.bind, options.port);
     let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Bind {
@@ -107,6 +142,7 @@ pub async fn start(options: EngineOptions) -> Result<RunningEngine, StartError> 
         catalog: catalog.clone(),
         credentials,
         http,
+        identity,
         cli_bans: options.bans,
         log_requests: options.log_requests,
         started_at: Instant::now(),
@@ -180,4 +216,34 @@ impl RunningEngine {
             let _ = task.await;
         }
     }
+}
+
+/// Moves plaintext keys out of the config file (never losing one), then reads every known
+/// account's keys from the store.
+fn load_credentials(
+    config: &ConfigStore,
+    store: Arc<dyn SecretStore>,
+    builtin: &BuiltinCatalog,
+    env: EnvOverrides,
+) -> Credentials {
+    match migrate_keys_out_of_config(config, store.as_ref()) {
+        Ok(0) => {}
+        Ok(moved) => tracing::info!(
+            "moved {moved} API key entries from the config file to the {} store",
+            store.kind()
+        ),
+        Err(error) => tracing::warn!("{error}"),
+    }
+    let settings = config.settings();
+    let mut accounts: Vec<String> = builtin.providers.iter().map(|p| p.key.clone()).collect();
+    accounts.extend(
+        settings
+            .providers
+            .keys()
+            .filter(|key| key.starts_with(OPENAI_COMPATIBLE_PREFIX))
+            .cloned(),
+    );
+    accounts.push(crate::engine::config::DEFAULT_OPENAI_COMPATIBLE.to_string());
+    accounts.dedup();
+    Credentials::load(env, store, &accounts)
 }

@@ -8,7 +8,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use modelrelay::engine::config::EnvSource;
+use modelrelay::engine::secrets::{MemoryStore, SecretStore};
 use modelrelay::engine::{self, EngineOptions, RunningEngine};
 use serde_json::{json, Value};
 
@@ -62,6 +65,7 @@ impl TestRouter {
 /// Options for `start_router_with`.
 pub struct RouterSetup {
     pub config: Value,
+    pub store: Arc<dyn SecretStore>,
     pub env: EnvSource,
     pub bans: Vec<String>,
     pub grace: Duration,
@@ -71,6 +75,7 @@ impl RouterSetup {
     pub fn new(config: Value) -> Self {
         Self {
             config,
+            store: Arc::new(MemoryStore::new()),
             env: EnvSource::empty(),
             bans: Vec::new(),
             grace: Duration::from_secs(2),
@@ -82,7 +87,24 @@ pub async fn start_router(config: Value) -> TestRouter {
     start_router_with(RouterSetup::new(config)).await
 }
 
-pub async fn start_router_with(setup: RouterSetup) -> TestRouter {
+/// Built-in providers that may be called without a key; tests keep them off unless they
+/// configure them, so no test ever reaches the internet.
+const KEYLESS_BUILTINS: [&str; 2] = ["opencode", "kilocode"];
+
+pub async fn start_router_with(mut setup: RouterSetup) -> TestRouter {
+    let providers = setup
+        .config
+        .as_object_mut()
+        .unwrap()
+        .entry("providers")
+        .or_insert_with(|| json!({}));
+    for key in KEYLESS_BUILTINS {
+        providers
+            .as_object_mut()
+            .unwrap()
+            .entry(key)
+            .or_insert_with(|| json!({"enabled": false}));
+    }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("modelrelay.json");
     std::fs::write(&path, serde_json::to_vec_pretty(&setup.config).unwrap()).unwrap();
@@ -91,6 +113,7 @@ pub async fn start_router_with(setup: RouterSetup) -> TestRouter {
     options.env = setup.env;
     options.bans = setup.bans;
     options.shutdown_grace = setup.grace;
+    options.secret_store = Some(setup.store);
     let engine = engine::start(options).await.expect("engine starts");
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     TestRouter {

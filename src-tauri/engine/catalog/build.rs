@@ -1,47 +1,203 @@
-//! Builds a catalog snapshot from settings, env overrides and discovery results. Pure.
+//! Builds a catalog snapshot from the built-in data, settings, env overrides and discovery
+//! results. Pure.
+//!
+//! Merge rules: built-in rows are kept and discovered rows added, except for providers whose
+//! discovery is authoritative (OpenRouter/KiloCode `:free`, OpenCode Zen, Ollama), where a
+//! non-empty discovery replaces the built-in rows. Discovered rows join a group through the
+//! alias table and inherit that group's capabilities and score, never another provider's
+//! context window. `modelGroups` and an endpoint's `group` override everything.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use crate::engine::config::{EnvOverrides, Settings};
+use crate::engine::providers::builtin::{configured_provider, BuiltinCatalog, ModelSpec};
 use crate::engine::providers::discovery::DiscoveredModel;
 use crate::engine::providers::endpoints::openai_compatible_endpoints;
-use crate::engine::providers::{DiscoveryKind, ModelRow, RowOrigin};
+use crate::engine::providers::{DiscoveryKind, ModelRow, Provider, RowOrigin};
 
-use super::slug::normalize_model_id;
 use super::Catalog;
+
+/// `"Qwen: Qwen3 Coder 480B (free)"` → `"Qwen3 Coder 480B"`.
+pub fn clean_label(label: &str) -> String {
+    let without_lab = label.split_once(": ").map_or(label, |(_, rest)| rest);
+    let mut cleaned = without_lab.replace("(free)", "");
+    cleaned = cleaned.trim().to_string();
+    if let Some(stripped) = cleaned.strip_suffix(" Free") {
+        cleaned = stripped.trim_end().to_string();
+    }
+    cleaned
+}
+
+struct Builder<'a> {
+    builtin: &'a BuiltinCatalog,
+    settings: &'a Settings,
+    /// The first built-in row of each group: the group's capabilities and score.
+    group_facts: HashMap<&'a str, &'a ModelSpec>,
+}
+
+impl<'a> Builder<'a> {
+    fn group_for(&self, provider: &str, id: &str, explicit: Option<&str>) -> String {
+        self.settings
+            .model_groups
+            .get(&format!("{provider}/{id}"))
+            .map(|g| g.trim().to_ascii_lowercase())
+            .or_else(|| explicit.map(str::to_string))
+            .unwrap_or_else(|| self.builtin.group_for(id))
+    }
+
+    fn builtin_row(&self, provider: &Arc<Provider>, spec: &ModelSpec) -> ModelRow {
+        let group = self.group_for(&provider.key, &spec.id, Some(&spec.group));
+        ModelRow {
+            name: spec.name.clone(),
+            context: spec.context,
+            tools: spec.tools,
+            vision: spec.vision,
+            score: spec.score,
+            score_source: spec.score_source.clone(),
+            tags: spec.tags.clone(),
+            limits: spec.limits(),
+            ..ModelRow::new(provider.clone(), &spec.id, &group, RowOrigin::Builtin)
+        }
+    }
+
+    /// A row for an id the provider listed or the user configured.
+    fn dynamic_row(
+        &self,
+        provider: &Arc<Provider>,
+        id: &str,
+        explicit_group: Option<&str>,
+        name: Option<&str>,
+        context: Option<u32>,
+        origin: RowOrigin,
+    ) -> ModelRow {
+        let group = self.group_for(&provider.key, id, explicit_group);
+        let mut row = ModelRow::new(provider.clone(), id, &group, origin);
+        row.context = context;
+        row.name = name.map_or_else(|| id.to_string(), clean_label);
+        if let Some(facts) = self.group_facts.get(group.as_str()) {
+            row.name = facts.name.clone();
+            row.tools = facts.tools;
+            row.vision = facts.vision;
+            row.score = facts.score;
+            row.score_source = facts.score_source.clone();
+            row.tags = facts.tags.clone();
+        }
+        row
+    }
+
+    fn provider_rows(
+        &self,
+        provider: &Arc<Provider>,
+        found: Option<&Vec<DiscoveredModel>>,
+        configured: Option<&str>,
+    ) -> Vec<ModelRow> {
+        let statics: Vec<ModelRow> = self
+            .builtin
+            .models_of(&provider.key)
+            .map(|spec| self.builtin_row(provider, spec))
+            .collect();
+        let found = found.filter(|_| provider.discovery != DiscoveryKind::None);
+        let mut rows = match found {
+            Some(models) if provider.discovery.replaces_builtin_rows() && !models.is_empty() => {
+                models
+                    .iter()
+                    .filter(|m| {
+                        provider.discovery != DiscoveryKind::OpencodeZen
+                            || m.id.ends_with("-free")
+                            || statics.iter().any(|s| s.upstream_id == m.id)
+                    })
+                    .map(|m| match statics.iter().find(|s| s.upstream_id == m.id) {
+                        Some(known) => ModelRow {
+                            context: m.context.or(known.context),
+                            ..known.clone()
+                        },
+                        None => self.dynamic_row(
+                            provider,
+                            &m.id,
+                            None,
+                            m.name.as_deref(),
+                            m.context,
+                            RowOrigin::Discovered,
+                        ),
+                    })
+                    .collect()
+            }
+            Some(models) => {
+                let mut rows = statics;
+                for model in models {
+                    if let Some(known) = rows.iter_mut().find(|r| r.upstream_id == model.id) {
+                        known.context = known.context.or(model.context);
+                    } else {
+                        rows.push(self.dynamic_row(
+                            provider,
+                            &model.id,
+                            None,
+                            model.name.as_deref(),
+                            model.context,
+                            RowOrigin::Discovered,
+                        ));
+                    }
+                }
+                rows
+            }
+            None => statics,
+        };
+        if let Some(id) = configured {
+            if !rows.iter().any(|r| r.upstream_id == id) {
+                rows.insert(
+                    0,
+                    self.dynamic_row(provider, id, None, None, None, RowOrigin::Configured),
+                );
+            }
+        }
+        rows
+    }
+}
 
 /// `discovered` maps a provider key to the models its last successful discovery returned.
 pub fn build_catalog(
+    builtin: &BuiltinCatalog,
     settings: &Settings,
     env: &EnvOverrides,
     discovered: &BTreeMap<String, Vec<DiscoveredModel>>,
 ) -> Catalog {
+    let mut group_facts: HashMap<&str, &ModelSpec> = HashMap::new();
+    for spec in &builtin.models {
+        group_facts.entry(spec.group.as_str()).or_insert(spec);
+    }
+    let builder = Builder {
+        builtin,
+        settings,
+        group_facts,
+    };
     let mut catalog = Catalog::default();
+    for spec in &builtin.providers {
+        let provider = Arc::new(configured_provider(spec, settings, env));
+        let configured = env
+            .model_ids
+            .get(&spec.key)
+            .or(settings
+                .provider(&spec.key)
+                .and_then(|p| p.model_id.as_ref()))
+            .map(String::as_str)
+            .filter(|id| !id.trim().is_empty());
+        let rows = builder.provider_rows(&provider, discovered.get(&spec.key), configured);
+        catalog.rows.extend(rows.into_iter().map(Arc::new));
+        catalog.providers.push(provider);
+    }
     for endpoint in openai_compatible_endpoints(settings, env) {
         let provider = Arc::new(endpoint.provider);
-        let group_for = |id: &str, explicit: Option<&String>| {
-            settings
-                .model_groups
-                .get(&format!("{}/{}", provider.key, id))
-                .or(explicit)
-                .cloned()
-                .unwrap_or_else(|| normalize_model_id(id))
-        };
         let mut rows: Vec<ModelRow> = Vec::new();
         if let Some(model_id) = &endpoint.model_id {
-            rows.push(ModelRow {
-                provider: provider.clone(),
-                upstream_id: model_id.clone(),
-                group: group_for(model_id, endpoint.group.as_ref()),
-                name: model_id.clone(),
-                context: None,
-                tools: None,
-                vision: None,
-                score: None,
-                tags: Vec::new(),
-                origin: RowOrigin::Configured,
-            });
+            rows.push(builder.dynamic_row(
+                &provider,
+                model_id,
+                endpoint.group.as_deref(),
+                None,
+                None,
+                RowOrigin::Configured,
+            ));
         }
         let found = (provider.discovery != DiscoveryKind::None)
             .then(|| discovered.get(&provider.key))
@@ -51,18 +207,14 @@ pub fn build_catalog(
                 existing.context = existing.context.or(model.context);
                 continue;
             }
-            rows.push(ModelRow {
-                provider: provider.clone(),
-                upstream_id: model.id.clone(),
-                group: group_for(&model.id, None),
-                name: model.name.clone().unwrap_or_else(|| model.id.clone()),
-                context: model.context,
-                tools: None,
-                vision: None,
-                score: None,
-                tags: Vec::new(),
-                origin: RowOrigin::Discovered,
-            });
+            rows.push(builder.dynamic_row(
+                &provider,
+                &model.id,
+                None,
+                model.name.as_deref(),
+                model.context,
+                RowOrigin::Discovered,
+            ));
         }
         catalog.rows.extend(rows.into_iter().map(Arc::new));
         catalog.providers.push(provider);
@@ -87,24 +239,47 @@ mod tests {
         }
     }
 
+    fn build(settings: &Settings, discovered: &[(&str, Vec<DiscoveredModel>)]) -> Catalog {
+        let discovered = discovered
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        build_catalog(
+            &BuiltinCatalog::load().unwrap(),
+            settings,
+            &EnvOverrides::default(),
+            &discovered,
+        )
+    }
+
+    fn endpoint_ids(catalog: &Catalog) -> Vec<String> {
+        catalog
+            .rows
+            .iter()
+            .filter(|r| r.provider.key.starts_with("openai-compatible"))
+            .map(|r| r.row_id())
+            .collect()
+    }
+
     #[test]
     fn merges_the_configured_model_with_discovered_ones() {
         let settings = settings(
             json!({"providers": {"openai-compatible:a": {"baseUrl": "http://a", "modelId": "m1"}}}),
         );
-        let discovered = BTreeMap::from([(
-            "openai-compatible:a".to_string(),
-            vec![model("m1"), model("org/m2:free")],
-        )]);
-        let catalog = build_catalog(&settings, &EnvOverrides::default(), &discovered);
-        let ids: Vec<_> = catalog.rows.iter().map(|r| r.row_id()).collect();
+        let catalog = build(
+            &settings,
+            &[(
+                "openai-compatible:a",
+                vec![model("m1"), model("org/m2:free")],
+            )],
+        );
         assert_eq!(
-            ids,
+            endpoint_ids(&catalog),
             ["openai-compatible:a/m1", "openai-compatible:a/org/m2:free"]
         );
-        assert_eq!(catalog.rows[0].origin, RowOrigin::Configured);
-        assert_eq!(catalog.rows[0].context, Some(8192));
-        assert_eq!(catalog.rows[1].group, "m2");
+        let m1 = catalog.rows.iter().find(|r| r.upstream_id == "m1").unwrap();
+        assert_eq!(m1.origin, RowOrigin::Configured);
+        assert_eq!(m1.context, Some(8192));
     }
 
     #[test]
@@ -112,9 +287,8 @@ mod tests {
         let settings = settings(
             json!({"providers": {"openai-compatible:a": {"baseUrl": "http://a", "modelId": "m1", "discoverModels": false}}}),
         );
-        let discovered = BTreeMap::from([("openai-compatible:a".to_string(), vec![model("m2")])]);
-        let catalog = build_catalog(&settings, &EnvOverrides::default(), &discovered);
-        assert_eq!(catalog.rows.len(), 1);
+        let catalog = build(&settings, &[("openai-compatible:a", vec![model("m2")])]);
+        assert_eq!(endpoint_ids(&catalog).len(), 1);
     }
 
     #[test]
@@ -122,14 +296,110 @@ mod tests {
         let settings = settings(json!({
             "providers": {
                 "openai-compatible:a": {"baseUrl": "http://a", "modelId": "qwen-coder-local", "group": "qwen3-coder"},
-                "openai-compatible:b": {"baseUrl": "http://b", "modelId": "Qwen3-Coder-480B"}
+                "openai-compatible:b": {"baseUrl": "http://b", "modelId": "Some-Other-Id"}
             },
-            "modelGroups": {"openai-compatible:b/Qwen3-Coder-480B": "qwen3-coder"}
+            "modelGroups": {"openai-compatible:b/Some-Other-Id": "qwen3-coder"}
         }));
-        let catalog = build_catalog(&settings, &EnvOverrides::default(), &BTreeMap::new());
-        assert_eq!(catalog.group_rows("qwen3-coder").count(), 2);
-        let groups = catalog.groups();
-        assert_eq!(groups.len(), 1);
-        assert_eq!(groups[0].providers.len(), 2);
+        let catalog = build(&settings, &[]);
+        let providers: Vec<_> = catalog
+            .group_rows("qwen3-coder")
+            .map(|r| r.provider.key.clone())
+            .collect();
+        assert!(providers.contains(&"openai-compatible:a".to_string()));
+        assert!(providers.contains(&"openai-compatible:b".to_string()));
+        let local = catalog
+            .rows
+            .iter()
+            .find(|r| r.upstream_id == "qwen-coder-local")
+            .unwrap();
+        assert!(
+            local.score.is_some(),
+            "a user row inherits the group's score"
+        );
+    }
+
+    #[test]
+    fn built_in_rows_are_kept_and_discovered_rows_added() {
+        let catalog = build(
+            &Settings::default(),
+            &[(
+                "groq",
+                vec![model("openai/gpt-oss-120b"), model("brand-new-model")],
+            )],
+        );
+        let groq: Vec<_> = catalog
+            .rows
+            .iter()
+            .filter(|r| r.provider.key == "groq")
+            .collect();
+        assert!(groq
+            .iter()
+            .any(|r| r.upstream_id == "brand-new-model" && r.origin == RowOrigin::Discovered));
+        assert!(
+            groq.iter()
+                .any(|r| r.upstream_id == "llama-3.3-70b-versatile"),
+            "static rows stay"
+        );
+    }
+
+    #[test]
+    fn openrouter_discovery_replaces_its_rows_and_joins_groups_by_alias() {
+        let catalog = build(
+            &Settings::default(),
+            &[("openrouter", vec![model("moonshotai/kimi-k2.5:free")])],
+        );
+        let openrouter: Vec<_> = catalog
+            .rows
+            .iter()
+            .filter(|r| r.provider.key == "openrouter")
+            .collect();
+        assert_eq!(openrouter.len(), 1);
+        assert_eq!(openrouter[0].group, "kimi-k2.5");
+        assert!(openrouter[0].score.is_some());
+        assert!(
+            catalog.group_rows("kimi-k2.5").count() >= 2,
+            "the slug reaches every provider of the model"
+        );
+    }
+
+    #[test]
+    fn an_empty_discovery_keeps_the_built_in_rows() {
+        let before = build(&Settings::default(), &[])
+            .rows
+            .iter()
+            .filter(|r| r.provider.key == "openrouter")
+            .count();
+        let after = build(&Settings::default(), &[("openrouter", vec![])])
+            .rows
+            .iter()
+            .filter(|r| r.provider.key == "openrouter")
+            .count();
+        assert!(before > 0);
+        assert_eq!(before, after);
+    }
+
+    #[test]
+    fn ollama_takes_its_configured_model_as_a_row() {
+        let settings = settings(
+            json!({"providers": {"ollama": {"baseUrl": "http://127.0.0.1:11434", "modelId": "qwen2.5-coder:7b"}}}),
+        );
+        let catalog = build(&settings, &[("ollama", vec![model("llama3:8b")])]);
+        let ids: Vec<_> = catalog
+            .rows
+            .iter()
+            .filter(|r| r.provider.key == "ollama")
+            .map(|r| r.upstream_id.clone())
+            .collect();
+        assert_eq!(ids, ["qwen2.5-coder:7b", "llama3:8b"]);
+    }
+
+    #[test]
+    fn cleans_provider_labels() {
+        assert_eq!(
+            clean_label("Qwen: Qwen3 Coder 480B (free)"),
+            "Qwen3 Coder 480B"
+        );
+        assert_eq!(clean_label("Kimi K2.5 Free"), "Kimi K2.5");
+        assert_eq!(clean_label("Plain"), "Plain");
     }
 }

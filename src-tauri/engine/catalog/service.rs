@@ -12,8 +12,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::engine::config::{EnvOverrides, Settings};
 use crate::engine::credentials::Credentials;
-use crate::engine::providers::discovery::{fetch_models, DiscoveredModel};
-use crate::engine::providers::{DiscoveryKind, Provider};
+use crate::engine::providers::builtin::BuiltinCatalog;
+use crate::engine::providers::discovery::{discover, DiscoveredModel};
+use crate::engine::providers::headers::ClientIdentity;
+use crate::engine::providers::{AuthMode, DiscoveryKind, Provider};
 
 use super::{build_catalog, Catalog};
 
@@ -50,6 +52,8 @@ fn discovery_due(record: Option<&DiscoveryRecord>, ttl: Duration, now: Instant) 
 }
 
 pub struct CatalogService {
+    builtin: Arc<BuiltinCatalog>,
+    identity: ClientIdentity,
     settings: watch::Receiver<Arc<Settings>>,
     env: EnvOverrides,
     credentials: Arc<Credentials>,
@@ -60,6 +64,8 @@ pub struct CatalogService {
 
 impl CatalogService {
     pub fn new(
+        builtin: Arc<BuiltinCatalog>,
+        identity: ClientIdentity,
         settings: watch::Receiver<Arc<Settings>>,
         env: EnvOverrides,
         credentials: Arc<Credentials>,
@@ -67,6 +73,8 @@ impl CatalogService {
     ) -> Arc<Self> {
         let (published, _) = watch::channel(Arc::new(Catalog::default()));
         let service = Arc::new(Self {
+            builtin,
+            identity,
             settings,
             env,
             credentials,
@@ -94,7 +102,7 @@ impl CatalogService {
             .iter()
             .map(|(key, record)| (key.clone(), record.models.clone()))
             .collect();
-        let catalog = build_catalog(&settings, &self.env, &discovered);
+        let catalog = build_catalog(&self.builtin, &settings, &self.env, &discovered);
         self.published.send_replace(Arc::new(catalog));
     }
 
@@ -125,6 +133,9 @@ impl CatalogService {
                 .iter()
                 .filter(|p| p.enabled && p.discovery != DiscoveryKind::None)
                 .filter(|p| {
+                    p.auth == AuthMode::Optional || self.credentials.has_key(&settings, &p.key)
+                })
+                .filter(|p| {
                     force
                         || discovery_due(
                             records.get(&p.key),
@@ -139,9 +150,10 @@ impl CatalogService {
             return;
         }
         let results = join_all(due.iter().map(|provider| {
-            let key = self.credentials.key_for(&settings, &provider.key);
+            let key = self.credentials.peek_key(&settings, &provider.key);
             let http = self.http.clone();
-            async move { fetch_models(&http, provider, key.as_ref()).await }
+            let identity = &self.identity;
+            async move { discover(&http, provider, key.as_ref(), identity).await }
         }))
         .await;
         {

@@ -163,7 +163,7 @@ fn migrate_legacy_openai_compatible(raw: &mut Map<String, Value>) {
 
 /// Temp file in the same directory, fsync, rename over the target, fsync the directory.
 /// The temp file is created with mode 0600, so the config never becomes world-readable.
-fn write_atomically(path: &Path, raw: &Map<String, Value>) -> Result<(), ConfigError> {
+pub(crate) fn write_atomically(path: &Path, raw: &Map<String, Value>) -> Result<(), ConfigError> {
     let unwritable = |source: io::Error| ConfigError::Unwritable {
         path: path.to_path_buf(),
         source,

@@ -7,6 +7,7 @@ mod settings;
 mod store;
 
 pub use env::{EnvOverrides, EnvSource, DEFAULT_OPENAI_COMPATIBLE};
+pub(crate) use file::write_atomically;
 pub use file::{default_config_path, ConfigError, ConfigFile};
 pub use settings::{
     ApiKeys, PinningMode, ProviderSettings, Settings, Timeouts, DEFAULT_MAX_ATTEMPTS,

@@ -27,6 +27,7 @@ pub struct AttemptRequest<'a> {
     pub http: &'a reqwest::Client,
     pub row: &'a ModelRow,
     pub key: Option<SecretString>,
+    pub extra_headers: Vec<(http::HeaderName, HeaderValue)>,
     pub body: Bytes,
     pub stream: bool,
     pub timeouts: Timeouts,
@@ -77,6 +78,9 @@ pub async fn attempt(request: AttemptRequest<'_>) -> Outcome {
         .body(request.body);
     if request.stream {
         builder = builder.header(header::ACCEPT, "text/event-stream");
+    }
+    for (name, value) in request.extra_headers {
+        builder = builder.header(name, value);
     }
     if let Some(key) = &request.key {
         builder = builder.bearer_auth(key.expose_secret());

@@ -11,7 +11,9 @@ use http::{header, HeaderName, HeaderValue, StatusCode};
 use crate::engine::config::Settings;
 use crate::engine::credentials::Credentials;
 use crate::engine::error::ApiError;
+use crate::engine::providers::headers::{provider_headers, ClientIdentity};
 use crate::engine::providers::ModelRow;
+use tokio::time::Instant;
 
 use super::attempt::{attempt, AttemptRequest, Outcome};
 use super::failure::Failure;
@@ -27,6 +29,7 @@ pub struct ForwardContext<'a> {
     pub http: &'a reqwest::Client,
     pub credentials: &'a Credentials,
     pub settings: &'a Settings,
+    pub identity: &'a ClientIdentity,
 }
 
 pub async fn forward_chat(
@@ -38,12 +41,14 @@ pub async fn forward_chat(
     for row in candidates.iter().take(context.settings.max_attempts()) {
         let attempts = failures.len() + 1;
         tracing::info!(target: "modelrelay::route", attempt = attempts, row = %row.row_id(), "forwarding");
+        let key = context
+            .credentials
+            .key_for(context.settings, &row.provider.key, Instant::now());
         let outcome = attempt(AttemptRequest {
             http: context.http,
             row,
-            key: context
-                .credentials
-                .key_for(context.settings, &row.provider.key),
+            key: key.as_ref().map(|choice| choice.key.clone()),
+            extra_headers: provider_headers(&row.provider, context.identity),
             body: request.body_for(&row.upstream_id),
             stream: request.stream,
             timeouts: context.settings.timeouts,
@@ -51,6 +56,13 @@ pub async fn forward_chat(
         .await;
         let response = match outcome {
             Outcome::Failed(failure) => {
+                if let (true, Some(choice)) = (failure.is_rate_limit(), &key) {
+                    context.credentials.report_rate_limited(
+                        &row.provider.key,
+                        choice.index,
+                        Instant::now(),
+                    );
+                }
                 tracing::warn!(target: "modelrelay::route", row = %row.row_id(), "candidate failed: {}", failure.message);
                 failures.push((row.row_id(), failure));
                 continue;

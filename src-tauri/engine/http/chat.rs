@@ -11,7 +11,9 @@ use crate::engine::catalog::Catalog;
 use crate::engine::config::Settings;
 use crate::engine::error::ApiError;
 use crate::engine::forward::{forward_chat, ChatRequest, ForwardContext};
-use crate::engine::routing::{parse_selector, plan_candidates, resolve_rows, Plan, PlanInputs};
+use crate::engine::routing::{
+    parse_selector, plan_candidates, resolve_rows, Plan, PlanInputs, SkipReason,
+};
 use crate::engine::state::AppState;
 
 pub async fn chat_completions(
@@ -36,6 +38,7 @@ pub async fn chat_completions(
         http: &state.http,
         credentials: &state.credentials,
         settings: &settings,
+        identity: &state.identity,
     };
     forward_chat(&context, &request, &plan.candidates).await
 }
@@ -93,15 +96,20 @@ fn nothing_available_message(
     requested: &str,
     plan: &Plan,
 ) -> String {
-    if catalog.rows.is_empty() {
+    let unconfigured = plan
+        .skipped
+        .iter()
+        .all(|(_, reason)| matches!(reason, SkipReason::NoKey | SkipReason::ProviderDisabled));
+    if catalog.rows.is_empty() || unconfigured {
         return format!(
-            "no upstream model is configured yet; add an OpenAI-compatible endpoint under `providers` in `{}` (or set OPENAI_COMPATIBLE_BASE_URL and OPENAI_COMPATIBLE_MODEL) and try again",
+            "no provider is usable yet: add an API key (for example set GROQ_API_KEY or NVIDIA_API_KEY) or an OpenAI-compatible endpoint under `providers` in `{}`, then try again",
             state.config.path().display()
         );
     }
     let reasons = plan
         .skipped
         .iter()
+        .filter(|(_, reason)| *reason != SkipReason::NoKey)
         .take(10)
         .map(|(row, reason)| format!("`{}` ({})", row.row_id(), reason.describe()))
         .collect::<Vec<_>>()

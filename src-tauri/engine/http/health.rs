@@ -16,5 +16,6 @@ pub async fn health(State(state): State<Arc<AppState>>) -> Json<Value> {
         "uptime_seconds": state.started_at.elapsed().as_secs(),
         "providers": catalog.providers.len(),
         "models": catalog.rows.len(),
+        "key_store": state.credentials.store_kind(),
     }))
 }

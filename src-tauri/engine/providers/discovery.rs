@@ -6,7 +6,10 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
-use super::{describe_http_error, Provider};
+use futures_util::future::join_all;
+
+use super::headers::{provider_headers, ClientIdentity};
+use super::{describe_http_error, DiscoveryKind, Provider};
 
 /// A model a provider says it serves.
 #[derive(Debug, Clone, PartialEq)]
@@ -89,39 +92,161 @@ pub fn parse_model_list(body: &Value) -> Result<Vec<DiscoveredModel>, String> {
         .collect())
 }
 
-/// Fetches and parses `<base>/models`.
-pub async fn fetch_models(
+/// Runs the provider's kind of discovery.
+pub async fn discover(
     http: &reqwest::Client,
     provider: &Provider,
     key: Option<&SecretString>,
+    identity: &ClientIdentity,
 ) -> Result<Vec<DiscoveredModel>, DiscoveryError> {
-    let url = provider.models_url();
-    let mut request = http.get(&url).timeout(DISCOVERY_TIMEOUT);
-    if let Some(key) = key {
-        request = request.bearer_auth(key.expose_secret());
+    let models = match provider.discovery {
+        DiscoveryKind::None => return Ok(Vec::new()),
+        DiscoveryKind::OllamaTags => return fetch_ollama(http, provider, key).await,
+        _ => fetch_models(http, provider, key, identity).await?,
+    };
+    Ok(keep_for_kind(provider.discovery, models))
+}
+
+/// OpenRouter and KiloCode: only `:free` ids are free to call.
+pub fn keep_for_kind(kind: DiscoveryKind, models: Vec<DiscoveredModel>) -> Vec<DiscoveredModel> {
+    match kind {
+        DiscoveryKind::OpenrouterFree | DiscoveryKind::KilocodeFree => models
+            .into_iter()
+            .filter(|m| m.id.ends_with(":free"))
+            .collect(),
+        _ => models,
     }
+}
+
+fn authorized(
+    request: reqwest::RequestBuilder,
+    key: Option<&SecretString>,
+) -> reqwest::RequestBuilder {
+    match key {
+        Some(key) => request.bearer_auth(key.expose_secret()),
+        None => request,
+    }
+}
+
+async fn get_json(request: reqwest::RequestBuilder, url: &str) -> Result<Value, DiscoveryError> {
     let response = request
+        .timeout(DISCOVERY_TIMEOUT)
         .send()
         .await
         .map_err(|error| DiscoveryError::Unreachable {
-            url: url.clone(),
+            url: url.to_string(),
             reason: describe_http_error(&error),
         })?;
     let status = response.status();
     if !status.is_success() {
         return Err(DiscoveryError::Status {
-            url,
+            url: url.to_string(),
             status: status.as_u16(),
         });
     }
-    let body: Value = response
+    response
         .json()
         .await
         .map_err(|error| DiscoveryError::Unparseable {
-            url: url.clone(),
+            url: url.to_string(),
             reason: describe_http_error(&error),
-        })?;
+        })
+}
+
+/// Fetches and parses `<base>/models`.
+pub async fn fetch_models(
+    http: &reqwest::Client,
+    provider: &Provider,
+    key: Option<&SecretString>,
+    identity: &ClientIdentity,
+) -> Result<Vec<DiscoveredModel>, DiscoveryError> {
+    let url = provider.models_url();
+    let mut request = authorized(http.get(&url), key);
+    for (name, value) in provider_headers(provider, identity) {
+        request = request.header(name, value);
+    }
+    let body = get_json(request, &url).await?;
     parse_model_list(&body).map_err(|reason| DiscoveryError::Unparseable { url, reason })
+}
+
+/// Ollama's native API lives at the host root, beside its `/v1` compatibility layer.
+fn ollama_host(base_url: &str) -> &str {
+    base_url.strip_suffix("/v1").unwrap_or(base_url)
+}
+
+/// `GET /api/tags` for the names, `POST /api/show` for each model's context window.
+async fn fetch_ollama(
+    http: &reqwest::Client,
+    provider: &Provider,
+    key: Option<&SecretString>,
+) -> Result<Vec<DiscoveredModel>, DiscoveryError> {
+    let host = ollama_host(&provider.base_url);
+    let url = format!("{host}/api/tags");
+    let body = get_json(authorized(http.get(&url), key), &url).await?;
+    let names: Vec<String> = body
+        .get("models")
+        .and_then(Value::as_array)
+        .ok_or_else(|| DiscoveryError::Unparseable {
+            url: url.clone(),
+            reason: "no `models` array".into(),
+        })?
+        .iter()
+        .filter_map(|m| {
+            m.get("name")
+                .or_else(|| m.get("model"))
+                .and_then(Value::as_str)
+        })
+        .filter(|name| is_chat_model(name))
+        .map(str::to_string)
+        .take(MAX_OLLAMA_MODELS)
+        .collect();
+    let show_url = format!("{host}/api/show");
+    let contexts = join_all(names.iter().map(|name| {
+        let request =
+            authorized(http.post(&show_url), key).json(&serde_json::json!({"model": name}));
+        let show_url = show_url.clone();
+        async move {
+            get_json(request, &show_url)
+                .await
+                .ok()
+                .and_then(|show| ollama_context(&show))
+        }
+    }))
+    .await;
+    Ok(names
+        .into_iter()
+        .zip(contexts)
+        .map(|(id, context)| DiscoveredModel {
+            id,
+            name: None,
+            context,
+        })
+        .collect())
+}
+
+const MAX_OLLAMA_MODELS: usize = 64;
+
+/// The configured `num_ctx` if set, else the model's maximum from `model_info`.
+pub fn ollama_context(show: &Value) -> Option<u32> {
+    let configured = show
+        .get("parameters")
+        .and_then(Value::as_str)
+        .and_then(|parameters| {
+            parameters.lines().find_map(|line| {
+                let mut words = line.split_whitespace();
+                (words.next() == Some("num_ctx"))
+                    .then(|| words.next()?.parse().ok())
+                    .flatten()
+            })
+        });
+    configured.or_else(|| {
+        show.get("model_info")?
+            .as_object()?
+            .iter()
+            .find(|(key, _)| key.ends_with(".context_length"))
+            .and_then(|(_, value)| value.as_u64())
+            .and_then(|n| u32::try_from(n).ok())
+    })
 }
 
 #[cfg(test)]
@@ -144,6 +269,40 @@ mod tests {
         assert_eq!(ids, ["qwen-coder", "x"]);
         assert_eq!(models[0].context, Some(32768));
         assert_eq!(models[1].context, Some(1000));
+    }
+
+    #[test]
+    fn openrouter_and_kilocode_keep_only_free_models() {
+        let models = vec![
+            DiscoveredModel {
+                id: "a/b:free".into(),
+                name: None,
+                context: None,
+            },
+            DiscoveredModel {
+                id: "a/paid".into(),
+                name: None,
+                context: None,
+            },
+        ];
+        assert_eq!(
+            keep_for_kind(DiscoveryKind::OpenrouterFree, models.clone()).len(),
+            1
+        );
+        assert_eq!(keep_for_kind(DiscoveryKind::OpenaiModels, models).len(), 2);
+    }
+
+    #[test]
+    fn ollama_context_prefers_num_ctx_over_the_model_maximum() {
+        let show = json!({"parameters": "stop \"<|im_end|>\"\nnum_ctx 16384", "model_info": {"qwen2.context_length": 32768}});
+        assert_eq!(ollama_context(&show), Some(16384));
+        let show = json!({"model_info": {"general.architecture": "llama", "llama.context_length": 131072}});
+        assert_eq!(ollama_context(&show), Some(131072));
+        assert_eq!(ollama_context(&json!({})), None);
+        assert_eq!(
+            ollama_host("http://127.0.0.1:11434/v1"),
+            "http://127.0.0.1:11434"
+        );
     }
 
     #[test]

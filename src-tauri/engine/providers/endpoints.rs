@@ -48,18 +48,19 @@ pub fn openai_compatible_endpoints(settings: &Settings, env: &EnvOverrides) -> V
             let instance = key.trim_start_matches(OPENAI_COMPATIBLE_PREFIX);
             Some(Endpoint {
                 provider: Provider {
-                    key: key.to_string(),
-                    name: stored.name.clone().unwrap_or_else(|| instance.to_string()),
-                    base_url: normalize_base_url(&base),
                     auth: AuthMode::Optional,
                     enabled: stored.enabled.unwrap_or(true),
                     priority: stored.priority.unwrap_or(0),
                     discovery: if stored.discover_models.unwrap_or(true) {
-                        DiscoveryKind::OpenAiModels
+                        DiscoveryKind::OpenaiModels
                     } else {
                         DiscoveryKind::None
                     },
-                    discovery_ttl_minutes: 30,
+                    ..Provider::new(
+                        key,
+                        stored.name.as_deref().unwrap_or(instance),
+                        &normalize_base_url(&base),
+                    )
                 },
                 model_id,
                 group: stored.group,
@@ -93,7 +94,7 @@ mod tests {
         assert_eq!(vllm.provider.base_url, "http://localhost:8000/v1");
         assert_eq!(vllm.provider.priority, 2);
         assert_eq!(vllm.model_id.as_deref(), Some("qwen-coder"));
-        assert_eq!(vllm.provider.discovery, DiscoveryKind::OpenAiModels);
+        assert_eq!(vllm.provider.discovery, DiscoveryKind::OpenaiModels);
         assert!(!endpoints[1].provider.enabled);
         assert_eq!(endpoints[1].provider.discovery, DiscoveryKind::None);
     }

@@ -1,8 +1,10 @@
 //! Upstream providers: who they are, where they live, how they authenticate, and how their
 //! model lists are discovered. Nothing here decides where a request goes.
 
+pub mod builtin;
 pub mod discovery;
 pub mod endpoints;
+pub mod headers;
 pub mod url;
 
 use std::sync::Arc;
@@ -16,12 +18,45 @@ pub enum AuthMode {
     Optional,
 }
 
-/// How a provider's model list is refreshed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How a provider's model list is refreshed, and how the result merges with built-in rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum DiscoveryKind {
     None,
-    /// `GET <base>/models`, the OpenAI list shape.
-    OpenAiModels,
+    /// `GET <base>/models`; built-in rows are kept, discovered ones added.
+    OpenaiModels,
+    /// `GET <base>/models`, only ids ending `:free`; replaces the built-in rows.
+    OpenrouterFree,
+    /// Same as `OpenrouterFree`, for KiloCode's gateway.
+    KilocodeFree,
+    /// `GET <base>/models`, ids ending `-free` or already in the catalog; replaces them.
+    OpencodeZen,
+    /// `GET <host>/api/tags` with context windows from `POST <host>/api/show`; replaces.
+    OllamaTags,
+}
+
+impl DiscoveryKind {
+    /// Whether a successful discovery replaces the provider's built-in rows.
+    pub fn replaces_builtin_rows(self) -> bool {
+        !matches!(self, Self::None | Self::OpenaiModels)
+    }
+}
+
+/// Request quirks beyond the OpenAI API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Flavor {
+    #[default]
+    Standard,
+    /// OpenCode Zen wants `x-opencode-*` session headers.
+    OpenCode,
+}
+
+/// Documented free-tier limits; `None` where unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+pub struct FreeTierLimits {
+    pub rpm: Option<u32>,
+    pub rpd: Option<u32>,
+    pub tpm: Option<u32>,
 }
 
 /// One upstream account: a built-in provider or a user's OpenAI-compatible endpoint.
@@ -39,9 +74,36 @@ pub struct Provider {
     pub discovery: DiscoveryKind,
     /// Minutes between two discoveries when the last one succeeded.
     pub discovery_ttl_minutes: u64,
+    pub flavor: Flavor,
+    /// Where a user gets a key.
+    pub signup_url: Option<String>,
+    /// The variable that overrides the stored key.
+    pub api_key_env: Option<String>,
+    pub limits: FreeTierLimits,
+    /// The free quota is shared by every model of the account.
+    pub shared_quota: bool,
 }
 
 impl Provider {
+    /// A provider with neutral defaults: optional auth, enabled, no discovery.
+    pub fn new(key: &str, name: &str, base_url: &str) -> Self {
+        Self {
+            key: key.into(),
+            name: name.into(),
+            base_url: base_url.trim_end_matches('/').into(),
+            auth: AuthMode::Optional,
+            enabled: true,
+            priority: 0,
+            discovery: DiscoveryKind::None,
+            discovery_ttl_minutes: 30,
+            flavor: Flavor::Standard,
+            signup_url: None,
+            api_key_env: None,
+            limits: FreeTierLimits::default(),
+            shared_quota: false,
+        }
+    }
+
     pub fn chat_url(&self) -> String {
         format!("{}/chat/completions", self.base_url)
     }
@@ -75,14 +137,34 @@ pub struct ModelRow {
     pub context: Option<u32>,
     pub tools: Option<bool>,
     pub vision: Option<bool>,
-    /// Coding quality, 0..1.
+    /// Coding quality, 0..1, and where that number comes from.
     pub score: Option<f64>,
+    pub score_source: Option<String>,
     /// Capability and user tags for `tag:<name>` selectors.
     pub tags: Vec<String>,
+    pub limits: FreeTierLimits,
     pub origin: RowOrigin,
 }
 
 impl ModelRow {
+    /// A row with unknown capabilities, as discovery or configuration produce them.
+    pub fn new(provider: Arc<Provider>, upstream_id: &str, group: &str, origin: RowOrigin) -> Self {
+        Self {
+            provider,
+            upstream_id: upstream_id.into(),
+            group: group.into(),
+            name: upstream_id.into(),
+            context: None,
+            tools: None,
+            vision: None,
+            score: None,
+            score_source: None,
+            tags: Vec::new(),
+            limits: FreeTierLimits::default(),
+            origin,
+        }
+    }
+
     /// `provider/upstream-id`, unique in a catalog.
     pub fn row_id(&self) -> String {
         format!("{}/{}", self.provider.key, self.upstream_id)

@@ -109,20 +109,16 @@ pub fn plan_candidates(rows: Vec<Arc<ModelRow>>, inputs: &PlanInputs<'_>) -> Pla
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::providers::{DiscoveryKind, RowOrigin};
+    use crate::engine::providers::RowOrigin;
     use serde_json::json;
 
     fn row(provider: &str, priority: i32, auth: AuthMode, id: &str) -> Arc<ModelRow> {
         Arc::new(ModelRow {
             provider: Arc::new(Provider {
-                key: provider.into(),
-                name: provider.into(),
-                base_url: "http://x/v1".into(),
                 auth,
                 enabled: provider != "disabled",
                 priority,
-                discovery: DiscoveryKind::None,
-                discovery_ttl_minutes: 30,
+                ..Provider::new(provider, provider, "http://x/v1")
             }),
             upstream_id: id.into(),
             group: "g".into(),
@@ -131,6 +127,8 @@ mod tests {
             tools: Some(id != "no-tools"),
             vision: Some(false),
             score: None,
+            score_source: None,
+            limits: Default::default(),
             tags: Vec::new(),
             origin: RowOrigin::Builtin,
         })

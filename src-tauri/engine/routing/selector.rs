@@ -123,20 +123,11 @@ fn resolve_named(catalog: &Catalog, name: &str) -> Vec<Arc<ModelRow>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::providers::{AuthMode, DiscoveryKind, Provider, RowOrigin};
+    use crate::engine::providers::{Provider, RowOrigin};
 
     fn row(provider: &str, id: &str, group: &str, context: Option<u32>) -> Arc<ModelRow> {
         Arc::new(ModelRow {
-            provider: Arc::new(Provider {
-                key: provider.into(),
-                name: provider.into(),
-                base_url: "http://x/v1".into(),
-                auth: AuthMode::Optional,
-                enabled: true,
-                priority: 0,
-                discovery: DiscoveryKind::None,
-                discovery_ttl_minutes: 30,
-            }),
+            provider: Arc::new(Provider::new(provider, provider, "http://x/v1")),
             upstream_id: id.into(),
             group: group.into(),
             name: id.into(),
@@ -144,6 +135,8 @@ mod tests {
             tools: None,
             vision: None,
             score: None,
+            score_source: None,
+            limits: Default::default(),
             tags: vec!["coding".into()],
             origin: RowOrigin::Builtin,
         })

@@ -1,0 +1,383 @@
+//! The built-in catalog: providers, model rows and id aliases, compiled in from
+//! `src-tauri/catalog/*.toml` (edit those files, not this one).
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+
+use crate::engine::catalog::slug::normalize_model_id;
+use crate::engine::config::{EnvOverrides, Settings};
+
+use super::url::{is_loopback_url, normalize_base_url};
+use super::{AuthMode, DiscoveryKind, Flavor, FreeTierLimits, Provider};
+
+const PROVIDERS_TOML: &str = include_str!("../../catalog/providers.toml");
+const MODELS_TOML: &str = include_str!("../../catalog/models.toml");
+const ALIASES_TOML: &str = include_str!("../../catalog/aliases.toml");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SpecAuth {
+    Required,
+    Optional,
+    /// Optional when the base URL is on this machine (local Ollama), required otherwise.
+    LocalOptional,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderSpec {
+    pub key: String,
+    pub name: String,
+    pub base_url: String,
+    pub api_key_env: Option<String>,
+    pub auth: SpecAuth,
+    pub discovery: DiscoveryKind,
+    pub discovery_ttl_minutes: Option<u64>,
+    pub enabled_by_default: Option<bool>,
+    pub signup_url: Option<String>,
+    pub rpm: Option<u32>,
+    pub rpd: Option<u32>,
+    pub tpm: Option<u32>,
+    pub shared_quota: Option<bool>,
+    pub notes: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    pub provider: String,
+    pub id: String,
+    pub group: String,
+    pub name: String,
+    pub context: Option<u32>,
+    pub tools: Option<bool>,
+    pub vision: Option<bool>,
+    pub score: Option<f64>,
+    pub score_source: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    pub rpm: Option<u32>,
+    pub rpd: Option<u32>,
+    pub tpm: Option<u32>,
+}
+
+impl ModelSpec {
+    pub fn limits(&self) -> FreeTierLimits {
+        FreeTierLimits {
+            rpm: self.rpm,
+            rpd: self.rpd,
+            tpm: self.tpm,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct ProvidersFile {
+    provider: Vec<ProviderSpec>,
+}
+
+#[derive(Deserialize)]
+struct ModelsFile {
+    model: Vec<ModelSpec>,
+}
+
+#[derive(Deserialize)]
+struct AliasesFile {
+    aliases: HashMap<String, String>,
+}
+
+/// The parsed built-in catalog.
+#[derive(Debug, Clone)]
+pub struct BuiltinCatalog {
+    pub providers: Vec<ProviderSpec>,
+    pub models: Vec<ModelSpec>,
+    pub aliases: HashMap<String, String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the built-in catalog file `{file}` is invalid: {source}")]
+pub struct CatalogDataError {
+    file: &'static str,
+    source: toml::de::Error,
+}
+
+/// The key aliases are looked up by: the normalised id without an OpenCode `-free` suffix.
+pub fn alias_key(id: &str) -> String {
+    let normalized = normalize_model_id(id);
+    normalized
+        .strip_suffix("-free")
+        .map(str::to_string)
+        .unwrap_or(normalized)
+}
+
+impl BuiltinCatalog {
+    pub fn load() -> Result<Self, CatalogDataError> {
+        let parse_error = |file| move |source| CatalogDataError { file, source };
+        let providers: ProvidersFile =
+            toml::from_str(PROVIDERS_TOML).map_err(parse_error("providers.toml"))?;
+        let models: ModelsFile = toml::from_str(MODELS_TOML).map_err(parse_error("models.toml"))?;
+        let aliases: AliasesFile =
+            toml::from_str(ALIASES_TOML).map_err(parse_error("aliases.toml"))?;
+        Ok(Self {
+            providers: providers.provider,
+            models: models.model,
+            aliases: aliases.aliases,
+        })
+    }
+
+    /// The group a provider's spelling of a model id belongs to.
+    pub fn group_for(&self, id: &str) -> String {
+        let key = alias_key(id);
+        self.aliases
+            .get(&key)
+            .cloned()
+            .unwrap_or_else(|| normalize_model_id(id))
+    }
+
+    /// `(provider key, env variable)` for every provider whose key an env var can override.
+    pub fn key_variables(&self) -> Vec<(&str, &str)> {
+        self.providers
+            .iter()
+            .filter_map(|p| p.api_key_env.as_deref().map(|var| (p.key.as_str(), var)))
+            .collect()
+    }
+
+    pub fn models_of<'a>(&'a self, provider: &'a str) -> impl Iterator<Item = &'a ModelSpec> + 'a {
+        self.models.iter().filter(move |m| m.provider == provider)
+    }
+}
+
+/// The provider as configured: built-in facts with the user's overrides applied.
+pub fn configured_provider(
+    spec: &ProviderSpec,
+    settings: &Settings,
+    env: &EnvOverrides,
+) -> Provider {
+    let stored = settings.provider(&spec.key).cloned().unwrap_or_default();
+    let base_url = env
+        .base_urls
+        .get(&spec.key)
+        .or(stored.base_url.as_ref())
+        .filter(|url| !url.trim().is_empty())
+        .map(|url| normalize_base_url(url))
+        .unwrap_or_else(|| spec.base_url.trim_end_matches('/').to_string());
+    let auth = match spec.auth {
+        SpecAuth::Required => AuthMode::Required,
+        SpecAuth::Optional => AuthMode::Optional,
+        SpecAuth::LocalOptional if is_loopback_url(&base_url) => AuthMode::Optional,
+        SpecAuth::LocalOptional => AuthMode::Required,
+    };
+    Provider {
+        key: spec.key.clone(),
+        name: spec.name.clone(),
+        base_url,
+        auth,
+        enabled: stored
+            .enabled
+            .unwrap_or(spec.enabled_by_default.unwrap_or(true)),
+        priority: stored.priority.unwrap_or(0),
+        discovery: spec.discovery,
+        discovery_ttl_minutes: spec.discovery_ttl_minutes.unwrap_or(30),
+        flavor: if spec.key == "opencode" {
+            Flavor::OpenCode
+        } else {
+            Flavor::Standard
+        },
+        signup_url: spec.signup_url.clone(),
+        api_key_env: spec.api_key_env.clone(),
+        limits: FreeTierLimits {
+            rpm: spec.rpm,
+            rpd: spec.rpd,
+            tpm: spec.tpm,
+        },
+        shared_quota: spec.shared_quota.unwrap_or(false),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::catalog::slug::is_valid_slug;
+    use std::collections::{BTreeMap, HashSet};
+
+    fn catalog() -> BuiltinCatalog {
+        BuiltinCatalog::load().unwrap()
+    }
+
+    #[test]
+    fn the_catalog_has_every_seed_provider_and_enough_rows() {
+        let catalog = catalog();
+        let keys: Vec<&str> = catalog.providers.iter().map(|p| p.key.as_str()).collect();
+        for key in [
+            "nvidia",
+            "groq",
+            "cerebras",
+            "sambanova",
+            "openrouter",
+            "opencode",
+            "ollama",
+            "codestral",
+            "hyperbolic",
+            "scaleway",
+            "googleai",
+            "kilocode",
+        ] {
+            assert!(keys.contains(&key), "missing provider {key}");
+        }
+        assert!(
+            catalog.models.len() >= 80,
+            "only {} rows",
+            catalog.models.len()
+        );
+    }
+
+    #[test]
+    fn rows_are_unique_and_belong_to_known_providers() {
+        let catalog = catalog();
+        let providers: HashSet<&str> = catalog.providers.iter().map(|p| p.key.as_str()).collect();
+        let mut seen = HashSet::new();
+        for model in &catalog.models {
+            assert!(
+                providers.contains(model.provider.as_str()),
+                "{} has unknown provider",
+                model.id
+            );
+            assert!(
+                seen.insert((&model.provider, &model.id)),
+                "duplicate row {}/{}",
+                model.provider,
+                model.id
+            );
+            assert!(is_valid_slug(&model.group), "bad slug {}", model.group);
+            if let Some(score) = model.score {
+                assert!((0.0..=1.0).contains(&score), "{} score {score}", model.id);
+                assert!(
+                    model.score_source.is_some(),
+                    "{} has a score without a source",
+                    model.id
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_provider_has_a_row_or_a_discovery_path() {
+        let catalog = catalog();
+        for provider in &catalog.providers {
+            let rows = catalog.models_of(&provider.key).count();
+            assert!(
+                rows > 0 || provider.discovery != DiscoveryKind::None,
+                "{} has no models",
+                provider.key
+            );
+        }
+    }
+
+    #[test]
+    fn no_slug_names_two_different_models() {
+        // One group shares one display name: two names under one slug would mean two models.
+        let catalog = catalog();
+        let mut names: BTreeMap<&str, HashSet<String>> = BTreeMap::new();
+        for model in &catalog.models {
+            names
+                .entry(&model.group)
+                .or_default()
+                .insert(model.name.to_ascii_lowercase());
+        }
+        for (slug, names) in names {
+            assert_eq!(names.len(), 1, "slug {slug} names {names:?}");
+        }
+    }
+
+    #[test]
+    fn aliases_point_at_groups_and_cover_every_static_spelling() {
+        let catalog = catalog();
+        let groups: HashSet<&str> = catalog.models.iter().map(|m| m.group.as_str()).collect();
+        for (alias, group) in &catalog.aliases {
+            assert!(
+                groups.contains(group.as_str()),
+                "alias {alias} → unknown group {group}"
+            );
+        }
+        for model in &catalog.models {
+            assert_eq!(
+                catalog.group_for(&model.id),
+                model.group,
+                "{}/{} would be regrouped by discovery",
+                model.provider,
+                model.id
+            );
+        }
+    }
+
+    #[test]
+    fn seed_slugs_exist() {
+        let catalog = catalog();
+        for slug in [
+            "kimi-k2.5",
+            "minimax-m2.5",
+            "glm-5",
+            "deepseek-v3.2",
+            "qwen3-coder",
+            "gpt-oss-120b",
+        ] {
+            assert!(
+                catalog.models.iter().any(|m| m.group == slug),
+                "no group {slug}"
+            );
+        }
+        let gpt_oss: HashSet<&str> = catalog
+            .models
+            .iter()
+            .filter(|m| m.group == "gpt-oss-120b")
+            .map(|m| m.provider.as_str())
+            .collect();
+        assert!(gpt_oss.len() >= 4, "{gpt_oss:?}");
+    }
+
+    #[test]
+    fn overrides_apply_to_built_in_providers() {
+        let catalog = catalog();
+        let settings = Settings::from_json(
+            serde_json::json!({"providers": {"groq": {"baseUrl": "http://127.0.0.1:9", "priority": 3}, "kilocode": {"enabled": true}}})
+                .as_object()
+                .unwrap(),
+        )
+        .unwrap();
+        let spec = |key: &str| {
+            catalog
+                .providers
+                .iter()
+                .find(|p| p.key == key)
+                .unwrap()
+                .clone()
+        };
+        let groq = configured_provider(&spec("groq"), &settings, &EnvOverrides::default());
+        assert_eq!(groq.base_url, "http://127.0.0.1:9/v1");
+        assert_eq!(groq.priority, 3);
+        assert!(
+            configured_provider(&spec("kilocode"), &settings, &EnvOverrides::default()).enabled
+        );
+        assert!(
+            !configured_provider(
+                &spec("kilocode"),
+                &Settings::default(),
+                &EnvOverrides::default()
+            )
+            .enabled
+        );
+        let hosted = configured_provider(
+            &spec("ollama"),
+            &Settings::default(),
+            &EnvOverrides::default(),
+        );
+        assert_eq!(hosted.auth, AuthMode::Required);
+        let mut env = EnvOverrides::default();
+        env.base_urls
+            .insert("ollama".into(), "http://127.0.0.1:11434".into());
+        let local = configured_provider(&spec("ollama"), &Settings::default(), &env);
+        assert_eq!(local.auth, AuthMode::Optional);
+        assert_eq!(local.base_url, "http://127.0.0.1:11434/v1");
+    }
+}
