@@ -138,6 +138,8 @@ struct Shared {
     fallback: Mutex<Option<Script>>,
     received: Mutex<Vec<Received>>,
     models: Mutex<Vec<String>>,
+    /// Ollama-native models: name, configured `num_ctx`, model maximum.
+    ollama: Mutex<Vec<(String, Option<u32>, Option<u32>)>>,
     /// Connections whose answer is still being produced (for cancellation tests).
     open_streams: Arc<std::sync::atomic::AtomicUsize>,
 }
@@ -160,6 +162,8 @@ impl FakeUpstream {
         let app = Router::new()
             .route("/v1/chat/completions", post(chat))
             .route("/v1/models", get(models))
+            .route("/api/tags", get(ollama_tags))
+            .route("/api/show", post(ollama_show))
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -205,6 +209,16 @@ impl FakeUpstream {
         self
     }
 
+    /// A model listed by Ollama's native `/api/tags`, described by `/api/show`.
+    pub fn ollama_model(&self, name: &str, num_ctx: Option<u32>, maximum: Option<u32>) -> &Self {
+        self.shared
+            .ollama
+            .lock()
+            .unwrap()
+            .push((name.to_string(), num_ctx, maximum));
+        self
+    }
+
     pub fn received(&self) -> Vec<Received> {
         self.shared.received.lock().unwrap().clone()
     }
@@ -237,6 +251,54 @@ async fn models(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> axum::
         .map(|id| json!({"id": id, "object": "model", "owned_by": "fake"}))
         .collect();
     axum::Json(json!({"object": "list", "data": data}))
+}
+
+async fn ollama_tags(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> axum::Json<Value> {
+    shared.received.lock().unwrap().push(Received {
+        path: "/api/tags".into(),
+        headers,
+        body: Bytes::new(),
+    });
+    let models: Vec<Value> = shared
+        .ollama
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(name, _, _)| json!({"name": name, "model": name, "size": 1}))
+        .collect();
+    axum::Json(json!({"models": models}))
+}
+
+async fn ollama_show(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    shared.received.lock().unwrap().push(Received {
+        path: "/api/show".into(),
+        headers,
+        body: body.clone(),
+    });
+    let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let name = request["model"].as_str().unwrap_or("");
+    let found = shared
+        .ollama
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|(n, _, _)| n == name)
+        .cloned();
+    match found {
+        Some((_, num_ctx, maximum)) => {
+            let parameters = num_ctx.map(|n| format!("num_ctx {n}")).unwrap_or_default();
+            json_response(
+                200,
+                &json!({"parameters": parameters, "model_info": {"llama.context_length": maximum}})
+                    .to_string(),
+            )
+        }
+        None => json_response(404, &json!({"error": "model not found"}).to_string()),
+    }
 }
 
 fn next_script(shared: &Shared, model: &str) -> Option<Script> {
