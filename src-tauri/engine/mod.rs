@@ -5,6 +5,7 @@ pub mod config;
 pub mod credentials;
 pub mod error;
 pub mod forward;
+pub mod health;
 pub mod http;
 pub mod providers;
 pub mod routing;

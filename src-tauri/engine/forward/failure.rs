@@ -60,6 +60,13 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
 pub fn error_message_from_body(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
     let parsed: Option<serde_json::Value> = serde_json::from_slice(body).ok();
+    // Google wraps its error object in an array.
+    let parsed = match parsed {
+        Some(serde_json::Value::Array(mut items)) if !items.is_empty() => {
+            Some(items.swap_remove(0))
+        }
+        other => other,
+    };
     let message = parsed
         .as_ref()
         .and_then(|v| {
@@ -115,6 +122,10 @@ mod tests {
             "slow down"
         );
         assert_eq!(error_message_from_body(br#"{"message":"m"}"#), "m");
+        assert_eq!(
+            error_message_from_body(br#"[{"error":{"code":429,"message":"Resource has been exhausted","status":"RESOURCE_EXHAUSTED"}}]"#),
+            "Resource has been exhausted"
+        );
         assert_eq!(
             error_message_from_body(b"<html>Bad Gateway</html>"),
             "<html>Bad Gateway</html>"

@@ -1,0 +1,322 @@
+//! The health book: every row's measurements, circuit breaker and quota cooldowns, and each
+//! provider's shared-pool cooldown. Fed by real traffic and probes; read by the planner.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::engine::providers::ModelRow;
+
+use super::breaker::{Admission, Breaker};
+use super::ratelimit::{RateLimitInfo, Window};
+use super::scoring::RowCondition;
+use super::stats::{RowStats, Sample, SampleOutcome, SampleSource};
+
+/// What one attempt (a real request or a probe) found out.
+#[derive(Debug, Clone)]
+pub struct AttemptReport {
+    pub source: SampleSource,
+    pub outcome: AttemptResult,
+    pub rate: Option<RateLimitInfo>,
+}
+
+#[derive(Debug, Clone)]
+pub enum AttemptResult {
+    Success {
+        ttft: Duration,
+        total: Duration,
+        tokens: Option<u64>,
+    },
+    Failure {
+        status: Option<u16>,
+        message: String,
+        timeout: bool,
+        /// The row could not even be reached (refused, DNS): open the circuit at once.
+        hard: bool,
+    },
+    RateLimited {
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone, Default)]
+struct RowHealth {
+    stats: RowStats,
+    breaker: Breaker,
+    cooldown: Option<(Instant, Window)>,
+    last_rate: Option<RateLimitInfo>,
+    last_error: Option<(Instant, String)>,
+}
+
+/// A row's health for display: what the UI and `status` show.
+#[derive(Debug, Clone)]
+pub struct RowHealthView {
+    pub condition: RowCondition,
+    pub uptime: Option<f64>,
+    pub samples: Vec<Sample>,
+    pub last_error: Option<(Instant, String)>,
+    pub last_rate: Option<RateLimitInfo>,
+    pub circuit_open: bool,
+}
+
+#[derive(Default)]
+pub struct HealthBook {
+    rows: Mutex<HashMap<String, RowHealth>>,
+    /// Account-wide free pools that are spent (OpenRouter's daily free requests).
+    pools: Mutex<HashMap<String, (Instant, Window)>>,
+}
+
+/// A later, longer cooldown extends the deadline; a shorter one never shortens it.
+fn extend(current: Option<(Instant, Window)>, proposed: (Instant, Window)) -> (Instant, Window) {
+    match current {
+        Some(existing) if existing.0 >= proposed.0 => existing,
+        _ => proposed,
+    }
+}
+
+impl HealthBook {
+    fn lock_rows(&self) -> std::sync::MutexGuard<'_, HashMap<String, RowHealth>> {
+        self.rows.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn lock_pools(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, Window)>> {
+        self.pools.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn condition(&self, row: &ModelRow, now: Instant) -> RowCondition {
+        let pool = self
+            .lock_pools()
+            .get(&row.provider.key)
+            .copied()
+            .filter(|(until, _)| *until > now);
+        let rows = self.lock_rows();
+        let Some(health) = rows.get(&row.row_id()) else {
+            return RowCondition {
+                cooling_until: pool,
+                ..RowCondition::default()
+            };
+        };
+        let own = health.cooldown.filter(|(until, _)| *until > now);
+        let cooling_until = match (own, pool) {
+            (Some(a), Some(b)) => Some(if a.0 >= b.0 { a } else { b }),
+            (a, b) => a.or(b),
+        };
+        RowCondition {
+            ttft_ms: health.stats.ttft_ewma,
+            ttft_p95_ms: health.stats.ttft_p95(),
+            tokens_per_second: health.stats.tokens_per_second_ewma,
+            error_rate: health.stats.error_ewma,
+            headroom: health.last_rate.as_ref().and_then(RateLimitInfo::headroom),
+            admission: health.breaker.peek(now),
+            cooling_until,
+        }
+    }
+
+    /// Takes the breaker's permission for one request; `false` means skip the row.
+    pub fn admit(&self, row: &ModelRow, now: Instant) -> bool {
+        let mut rows = self.lock_rows();
+        let health = rows.entry(row.row_id()).or_default();
+        health.breaker.admit(now) != Admission::No
+    }
+
+    pub fn record(&self, row: &ModelRow, report: AttemptReport, now: Instant) {
+        let mut rows = self.lock_rows();
+        let health = rows.entry(row.row_id()).or_default();
+        let mut sample = Sample {
+            at: now,
+            source: report.source,
+            outcome: SampleOutcome::Success,
+            ttft_ms: None,
+            total_ms: None,
+            tokens: None,
+            status: None,
+        };
+        match &report.outcome {
+            AttemptResult::Success {
+                ttft,
+                total,
+                tokens,
+            } => {
+                sample.ttft_ms = Some(ttft.as_secs_f64() * 1000.0);
+                sample.total_ms = Some(total.as_secs_f64() * 1000.0);
+                sample.tokens = *tokens;
+                sample.status = Some(200);
+                health.breaker.record_success();
+            }
+            AttemptResult::Failure {
+                status,
+                message,
+                timeout,
+                hard,
+            } => {
+                sample.outcome = if *timeout {
+                    SampleOutcome::Timeout
+                } else {
+                    SampleOutcome::Failure
+                };
+                sample.status = *status;
+                health.breaker.record_failure(now, *hard);
+                health.last_error = Some((now, message.clone()));
+            }
+            AttemptResult::RateLimited { message } => {
+                sample.outcome = SampleOutcome::RateLimited;
+                sample.status = Some(429);
+                health.last_error = Some((now, message.clone()));
+            }
+        }
+        health.stats.record(sample);
+        if let Some(rate) = report.rate {
+            if let Some((wait, window)) = rate.exhausted_for {
+                let deadline = (now + wait, window);
+                if rate.shared_pool || row.provider.shared_quota && window == Window::Day {
+                    let mut pools = self.lock_pools();
+                    let current = pools.get(&row.provider.key).copied();
+                    pools.insert(row.provider.key.clone(), extend(current, deadline));
+                }
+                health.cooldown = Some(extend(
+                    health.cooldown.filter(|(until, _)| *until > now),
+                    deadline,
+                ));
+            }
+            health.last_rate = Some(rate);
+        }
+    }
+
+    pub fn view(&self, row: &ModelRow, now: Instant) -> RowHealthView {
+        let condition = self.condition(row, now);
+        let rows = self.lock_rows();
+        let health = rows.get(&row.row_id()).cloned().unwrap_or_default();
+        RowHealthView {
+            circuit_open: health.breaker.is_open(now),
+            uptime: health.stats.uptime(),
+            samples: health.stats.samples.iter().cloned().collect(),
+            last_error: health.last_error,
+            last_rate: health.last_rate,
+            condition,
+        }
+    }
+
+    /// When the row was last used or probed, and whether it has ever been measured.
+    pub fn last_activity(&self, row: &ModelRow) -> Option<Instant> {
+        self.lock_rows()
+            .get(&row.row_id())
+            .and_then(|h| h.stats.last_activity())
+    }
+
+    /// Forgets a row's history (after an unban or a key change).
+    pub fn reset(&self, row_id: &str) {
+        self.lock_rows().remove(row_id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::providers::{Provider, RowOrigin};
+    use std::sync::Arc;
+
+    fn row(provider: &str, shared: bool) -> ModelRow {
+        let provider = Provider {
+            shared_quota: shared,
+            ..Provider::new(provider, provider, "http://x/v1")
+        };
+        ModelRow::new(Arc::new(provider), "m", "m", RowOrigin::Builtin)
+    }
+
+    fn limited(wait: u64, window: Window, shared_pool: bool) -> AttemptReport {
+        AttemptReport {
+            source: SampleSource::Traffic,
+            outcome: AttemptResult::RateLimited {
+                message: "429".into(),
+            },
+            rate: Some(RateLimitInfo {
+                exhausted_for: Some((Duration::from_secs(wait), window)),
+                shared_pool,
+                ..RateLimitInfo::default()
+            }),
+        }
+    }
+
+    #[test]
+    fn a_row_that_answered_429_is_skipped_until_its_reset() {
+        let book = HealthBook::default();
+        let row = row("groq", false);
+        let now = Instant::now();
+        book.record(&row, limited(30, Window::Minute, false), now);
+        assert!(book
+            .condition(&row, now + Duration::from_secs(29))
+            .cooling(now + Duration::from_secs(29))
+            .is_some());
+        let after = now + Duration::from_secs(30);
+        assert!(book.condition(&row, after).cooling(after).is_none());
+    }
+
+    #[test]
+    fn a_later_shorter_cooldown_never_shortens_the_deadline() {
+        let book = HealthBook::default();
+        let row = row("groq", false);
+        let now = Instant::now();
+        book.record(&row, limited(3600, Window::Day, false), now);
+        book.record(
+            &row,
+            limited(5, Window::Minute, false),
+            now + Duration::from_secs(1),
+        );
+        let (until, window) = book.condition(&row, now).cooling_until.unwrap();
+        assert_eq!(
+            (until, window),
+            (now + Duration::from_secs(3600), Window::Day)
+        );
+    }
+
+    #[test]
+    fn a_spent_shared_pool_cools_every_row_of_the_provider() {
+        let book = HealthBook::default();
+        let first = row("openrouter", true);
+        let other = ModelRow::new(first.provider.clone(), "other", "other", RowOrigin::Builtin);
+        let now = Instant::now();
+        book.record(&first, limited(600, Window::Day, true), now);
+        assert!(
+            book.condition(&other, now).cooling(now).is_some(),
+            "never tried, already skipped"
+        );
+    }
+
+    #[test]
+    fn failures_open_the_circuit_and_a_success_closes_it() {
+        let book = HealthBook::default();
+        let row = row("x", false);
+        let now = Instant::now();
+        let failure = AttemptReport {
+            source: SampleSource::Traffic,
+            outcome: AttemptResult::Failure {
+                status: Some(503),
+                message: "down".into(),
+                timeout: false,
+                hard: false,
+            },
+            rate: None,
+        };
+        book.record(&row, failure.clone(), now);
+        book.record(&row, failure, now);
+        assert!(!book.admit(&row, now));
+        assert!(book.view(&row, now).circuit_open);
+        let later = now + Duration::from_secs(5);
+        assert!(book.admit(&row, later), "one trial after the open period");
+        assert!(!book.admit(&row, later), "and only one");
+        let success = AttemptReport {
+            source: SampleSource::Probe,
+            outcome: AttemptResult::Success {
+                ttft: Duration::from_millis(200),
+                total: Duration::from_millis(400),
+                tokens: Some(4),
+            },
+            rate: None,
+        };
+        book.record(&row, success, later);
+        assert!(book.admit(&row, later));
+        assert_eq!(book.condition(&row, later).ttft_ms, Some(200.0));
+    }
+}

@@ -1,0 +1,217 @@
+//! Measurements of one row: recent samples and smoothed time to first token, throughput and
+//! error rate. Probes and real traffic feed the same numbers. Pure.
+
+use std::collections::VecDeque;
+
+use tokio::time::Instant;
+
+/// Weight of the newest sample in the moving averages: a row that turns slow drops within
+/// a few samples.
+pub const EWMA_ALPHA: f64 = 0.35;
+const KEPT_SAMPLES: usize = 40;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SampleSource {
+    Probe,
+    Traffic,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SampleOutcome {
+    Success,
+    /// The answer broke off or failed for a reason that counts against the row.
+    Failure,
+    RateLimited,
+    Timeout,
+}
+
+#[derive(Debug, Clone)]
+pub struct Sample {
+    pub at: Instant,
+    pub source: SampleSource,
+    pub outcome: SampleOutcome,
+    pub ttft_ms: Option<f64>,
+    pub total_ms: Option<f64>,
+    pub tokens: Option<u64>,
+    pub status: Option<u16>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RowStats {
+    pub samples: VecDeque<Sample>,
+    pub ttft_ewma: Option<f64>,
+    pub tokens_per_second_ewma: Option<f64>,
+    /// Smoothed failure rate, 0..1 (rate limits do not count: they are quota, not health).
+    pub error_ewma: f64,
+    pub last_traffic: Option<Instant>,
+    pub last_probe: Option<Instant>,
+    pub last_success: Option<Instant>,
+}
+
+fn ewma(previous: Option<f64>, value: f64) -> f64 {
+    match previous {
+        Some(previous) => previous + EWMA_ALPHA * (value - previous),
+        None => value,
+    }
+}
+
+impl RowStats {
+    pub fn record(&mut self, sample: Sample) {
+        match sample.source {
+            SampleSource::Probe => self.last_probe = Some(sample.at),
+            SampleSource::Traffic => self.last_traffic = Some(sample.at),
+        }
+        match sample.outcome {
+            SampleOutcome::Success => {
+                self.last_success = Some(sample.at);
+                self.error_ewma = ewma(Some(self.error_ewma), 0.0);
+                if let Some(ttft) = sample.ttft_ms {
+                    self.ttft_ewma = Some(ewma(self.ttft_ewma, ttft));
+                }
+                if let (Some(tokens), Some(total), Some(ttft)) =
+                    (sample.tokens, sample.total_ms, sample.ttft_ms)
+                {
+                    let generating = (total - ttft) / 1000.0;
+                    if tokens >= 16 && generating > 0.05 {
+                        self.tokens_per_second_ewma = Some(ewma(
+                            self.tokens_per_second_ewma,
+                            tokens as f64 / generating,
+                        ));
+                    }
+                }
+            }
+            SampleOutcome::Failure | SampleOutcome::Timeout => {
+                self.error_ewma = ewma(Some(self.error_ewma), 1.0);
+            }
+            SampleOutcome::RateLimited => {}
+        }
+        if self.samples.len() == KEPT_SAMPLES {
+            self.samples.pop_front();
+        }
+        self.samples.push_back(sample);
+    }
+
+    pub fn has_measurements(&self) -> bool {
+        self.ttft_ewma.is_some()
+    }
+
+    /// The 95th percentile of recent successful TTFTs.
+    pub fn ttft_p95(&self) -> Option<f64> {
+        let mut values: Vec<f64> = self
+            .samples
+            .iter()
+            .filter(|s| s.outcome == SampleOutcome::Success)
+            .filter_map(|s| s.ttft_ms)
+            .collect();
+        if values.is_empty() {
+            return None;
+        }
+        values.sort_by(f64::total_cmp);
+        let index = ((values.len() as f64) * 0.95).ceil() as usize;
+        values
+            .get(index.saturating_sub(1).min(values.len() - 1))
+            .copied()
+    }
+
+    /// Share of recent samples that succeeded (rate limits excluded), 0..1.
+    pub fn uptime(&self) -> Option<f64> {
+        let counted: Vec<_> = self
+            .samples
+            .iter()
+            .filter(|s| s.outcome != SampleOutcome::RateLimited)
+            .collect();
+        if counted.is_empty() {
+            return None;
+        }
+        let ok = counted
+            .iter()
+            .filter(|s| s.outcome == SampleOutcome::Success)
+            .count();
+        Some(ok as f64 / counted.len() as f64)
+    }
+
+    /// The last time the row was used or probed.
+    pub fn last_activity(&self) -> Option<Instant> {
+        self.last_traffic.max(self.last_probe)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn ok(at: Instant, ttft: f64) -> Sample {
+        Sample {
+            at,
+            source: SampleSource::Traffic,
+            outcome: SampleOutcome::Success,
+            ttft_ms: Some(ttft),
+            total_ms: Some(ttft + 1000.0),
+            tokens: Some(100),
+            status: Some(200),
+        }
+    }
+
+    #[test]
+    fn a_row_that_turns_slow_shows_it_within_a_few_samples() {
+        let now = Instant::now();
+        let mut stats = RowStats::default();
+        for _ in 0..10 {
+            stats.record(ok(now, 300.0));
+        }
+        for _ in 0..3 {
+            stats.record(ok(now, 3000.0));
+        }
+        assert!(stats.ttft_ewma.unwrap() > 2000.0, "{:?}", stats.ttft_ewma);
+        assert!((stats.tokens_per_second_ewma.unwrap() - 100.0).abs() < 1.0);
+    }
+
+    #[test]
+    fn failures_raise_the_error_rate_and_successes_lower_it() {
+        let now = Instant::now();
+        let mut stats = RowStats::default();
+        let failure = Sample {
+            outcome: SampleOutcome::Failure,
+            ttft_ms: None,
+            total_ms: None,
+            tokens: None,
+            ..ok(now, 0.0)
+        };
+        stats.record(failure.clone());
+        stats.record(failure);
+        assert!(stats.error_ewma > 0.5);
+        for _ in 0..6 {
+            stats.record(ok(now, 100.0));
+        }
+        assert!(stats.error_ewma < 0.15);
+        assert_eq!(stats.uptime(), Some(0.75));
+    }
+
+    #[test]
+    fn p95_and_memory_are_bounded_to_recent_samples() {
+        let now = Instant::now();
+        let mut stats = RowStats::default();
+        for i in 0..100 {
+            stats.record(ok(now + Duration::from_millis(i), i as f64));
+        }
+        assert_eq!(stats.samples.len(), KEPT_SAMPLES);
+        assert_eq!(
+            stats.ttft_p95(),
+            Some(97.0),
+            "the 38th of the last 40 values, 60..=99"
+        );
+        let limited = Sample {
+            outcome: SampleOutcome::RateLimited,
+            ..ok(now, 1.0)
+        };
+        let before = stats.error_ewma;
+        stats.record(limited);
+        assert_eq!(
+            stats.error_ewma, before,
+            "a rate limit is not a health failure"
+        );
+    }
+}
