@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::engine::catalog::CatalogService;
 use crate::engine::config::{ConfigError, ConfigFile, ConfigStore, EnvOverrides, EnvSource};
 use crate::engine::credentials::Credentials;
+use crate::engine::health::HealthBook;
 use crate::engine::http;
 use crate::engine::providers::builtin::{BuiltinCatalog, CatalogDataError};
 use crate::engine::providers::endpoints::OPENAI_COMPATIBLE_PREFIX;
@@ -141,6 +142,7 @@ pub async fn start(options: EngineOptions) -> Result<RunningEngine, StartError> 
         config,
         catalog: catalog.clone(),
         credentials,
+        health: Arc::new(HealthBook::default()),
         http,
         identity,
         cli_bans: options.bans,

@@ -7,12 +7,14 @@ use std::time::Instant;
 use crate::engine::catalog::CatalogService;
 use crate::engine::config::ConfigStore;
 use crate::engine::credentials::Credentials;
+use crate::engine::health::HealthBook;
 use crate::engine::providers::headers::ClientIdentity;
 
 pub struct AppState {
     pub config: Arc<ConfigStore>,
     pub catalog: Arc<CatalogService>,
     pub credentials: Arc<Credentials>,
+    pub health: Arc<HealthBook>,
     pub http: reqwest::Client,
     /// Who this router says it is to providers that ask (OpenCode Zen).
     pub identity: ClientIdentity,

@@ -27,7 +27,25 @@ pub struct Settings {
     pub max_attempts: Option<usize>,
     pub timeouts: Timeouts,
     pub model_groups: BTreeMap<String, String>,
+    /// The pinned row (persisted, unlike the original's in-memory pin).
+    pub pinned: Option<Pin>,
+    /// Overall time budget for trying candidates for one request.
+    pub routing_deadline_ms: Option<u64>,
 }
+
+/// `pinned` in the config file: the row that was pinned and its group.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Pin {
+    pub provider: String,
+    pub model_id: String,
+    pub group: String,
+}
+
+/// The default minimum coding score for `auto-*` requests (`minSweScore` overrides; 0 disables).
+pub const DEFAULT_QUALITY_FLOOR: f64 = 0.3;
+/// Default minutes between probes of a row that carries no traffic.
+pub const DEFAULT_PING_INTERVAL_MINUTES: f64 = 10.0;
 
 impl Settings {
     pub fn from_json(raw: &Map<String, Value>) -> Result<Self, serde_json::Error> {
@@ -42,6 +60,29 @@ impl Settings {
         self.max_attempts
             .unwrap_or(DEFAULT_MAX_ATTEMPTS)
             .clamp(1, 20)
+    }
+
+    pub fn quality_floor(&self) -> Option<f64> {
+        let floor = self.min_swe_score.unwrap_or(DEFAULT_QUALITY_FLOOR);
+        (floor > 0.0).then_some(floor)
+    }
+
+    pub fn auto_ping_enabled(&self) -> bool {
+        self.auto_ping_enabled.unwrap_or(true)
+    }
+
+    pub fn routing_deadline(&self) -> Duration {
+        Duration::from_millis(self.routing_deadline_ms.unwrap_or(120_000).max(1_000))
+    }
+
+    /// Minutes between probes of an idle row of `provider` (at least one).
+    pub fn ping_interval(&self, provider: &str) -> Duration {
+        let minutes = self
+            .provider(provider)
+            .and_then(|p| p.ping_interval_minutes)
+            .filter(|m| m.is_finite() && *m >= 1.0)
+            .unwrap_or(DEFAULT_PING_INTERVAL_MINUTES);
+        Duration::from_secs_f64(minutes * 60.0)
     }
 
     pub fn provider(&self, key: &str) -> Option<&ProviderSettings> {

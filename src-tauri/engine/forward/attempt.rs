@@ -2,20 +2,18 @@
 //! answer is known to be good (its first chunk) or known to be a failure.
 
 use std::pin::Pin;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
-use http::{header, HeaderValue, StatusCode};
+use http::{header, HeaderMap, HeaderValue, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::time::{timeout, timeout_at, Instant};
 
-use crate::engine::config::Timeouts;
+use crate::engine::health::{read_rate_limit, RateLimitInfo};
 use crate::engine::providers::{describe_http_error, ModelRow};
 
-use super::failure::{
-    classify_status, error_message_from_body, parse_retry_after, Failure, FailureKind, StatusClass,
-};
+use super::failure::{classify_status, error_message_from_body, Failure, FailureKind, StatusClass};
 
 pub type UpstreamBody = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
 
@@ -30,7 +28,10 @@ pub struct AttemptRequest<'a> {
     pub extra_headers: Vec<(http::HeaderName, HeaderValue)>,
     pub body: Bytes,
     pub stream: bool,
-    pub timeouts: Timeouts,
+    /// Time allowed until the first chunk (streaming) or the whole answer (not streaming).
+    pub first_byte_budget: Duration,
+    /// Longest gap between chunks while reading a whole answer.
+    pub idle: Duration,
 }
 
 pub enum Outcome {
@@ -40,12 +41,14 @@ pub enum Outcome {
         content_type: Option<HeaderValue>,
         first: Bytes,
         rest: UpstreamBody,
+        rate: RateLimitInfo,
     },
     /// A whole non-streamed answer.
     Complete {
         status: StatusCode,
         content_type: Option<HeaderValue>,
         body: Bytes,
+        rate: RateLimitInfo,
     },
     /// The upstream refused the request itself; the client gets this answer unchanged.
     Rejected {
@@ -60,16 +63,22 @@ fn failure(kind: FailureKind, message: impl Into<String>) -> Outcome {
     Outcome::Failed(Failure {
         kind,
         message: message.into(),
-        retry_after: None,
+        rate: None,
     })
 }
 
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn rate_of(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> RateLimitInfo {
+    read_rate_limit(status.as_u16(), headers, body, unix_ms())
+}
+
 pub async fn attempt(request: AttemptRequest<'_>) -> Outcome {
-    let budget = if request.stream {
-        request.timeouts.first_byte()
-    } else {
-        request.timeouts.response()
-    };
+    let budget = request.first_byte_budget;
     let deadline = Instant::now() + budget;
     let mut builder = request
         .http
@@ -96,14 +105,10 @@ pub async fn attempt(request: AttemptRequest<'_>) -> Outcome {
         Ok(Ok(response)) => response,
     };
     let status = response.status();
-    let content_type = response.headers().get(header::CONTENT_TYPE).cloned();
+    let headers = response.headers().clone();
+    let content_type = headers.get(header::CONTENT_TYPE).cloned();
     match classify_status(status.as_u16()) {
         StatusClass::Failover => {
-            let retry_after = response
-                .headers()
-                .get(header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(parse_retry_after);
             let body = read_error_body(response.bytes_stream().boxed()).await;
             Outcome::Failed(Failure {
                 kind: FailureKind::Status(status.as_u16()),
@@ -112,17 +117,11 @@ pub async fn attempt(request: AttemptRequest<'_>) -> Outcome {
                     status.as_u16(),
                     error_message_from_body(&body)
                 ),
-                retry_after,
+                rate: Some(rate_of(status, &headers, &body)),
             })
         }
         StatusClass::ClientError => {
-            match read_whole(
-                response.bytes_stream().boxed(),
-                deadline,
-                request.timeouts.idle(),
-            )
-            .await
-            {
+            match read_whole(response.bytes_stream().boxed(), deadline, request.idle).await {
                 Ok(body) => Outcome::Rejected {
                     status,
                     content_type,
@@ -160,23 +159,19 @@ pub async fn attempt(request: AttemptRequest<'_>) -> Outcome {
                             content_type,
                             first,
                             rest,
+                            rate: rate_of(status, &headers, b""),
                         }
                     }
                 }
             }
         }
         StatusClass::Success => {
-            match read_whole(
-                response.bytes_stream().boxed(),
-                deadline,
-                request.timeouts.idle(),
-            )
-            .await
-            {
+            match read_whole(response.bytes_stream().boxed(), deadline, request.idle).await {
                 Ok(body) => Outcome::Complete {
                     status,
                     content_type,
                     body,
+                    rate: rate_of(status, &headers, b""),
                 },
                 Err(outcome) => outcome,
             }

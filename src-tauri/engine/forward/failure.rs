@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use crate::engine::health::RateLimitInfo;
+
 /// How the router treats an upstream HTTP status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StatusClass {
@@ -37,10 +39,24 @@ pub enum FailureKind {
 pub struct Failure {
     pub kind: FailureKind,
     pub message: String,
-    pub retry_after: Option<Duration>,
+    /// What the answer said about quotas (failures with an HTTP status only).
+    pub rate: Option<RateLimitInfo>,
 }
 
 impl Failure {
+    /// How long the upstream asked us to wait, when it said.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.rate
+            .as_ref()
+            .and_then(|r| r.exhausted_for)
+            .map(|(wait, _)| wait)
+    }
+
+    /// The row could not be reached at all.
+    pub fn is_hard(&self) -> bool {
+        self.kind == FailureKind::Connect
+    }
+
     pub fn is_rate_limit(&self) -> bool {
         self.kind == FailureKind::Status(429)
     }
@@ -50,10 +66,20 @@ impl Failure {
     }
 }
 
-/// `Retry-After` as seconds (HTTP dates are rare from these APIs and read as absent).
-pub fn parse_retry_after(value: &str) -> Option<Duration> {
-    let seconds: f64 = value.trim().parse().ok()?;
-    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds.min(86_400.0)))
+/// A 400 that says the prompt does not fit this row's context window.
+pub fn is_context_overflow(body: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(body).to_ascii_lowercase();
+    [
+        "context_length_exceeded",
+        "maximum context length",
+        "context length",
+        "context window",
+        "prompt is too long",
+        "too many tokens",
+        "reduce the length",
+    ]
+    .iter()
+    .any(|marker| text.contains(marker))
 }
 
 /// The human part of an upstream error body: `error.message`, `message`, or the text itself.
@@ -108,11 +134,16 @@ mod tests {
     }
 
     #[test]
-    fn reads_retry_after_seconds() {
-        assert_eq!(parse_retry_after("7"), Some(Duration::from_secs(7)));
-        assert_eq!(parse_retry_after("1.5"), Some(Duration::from_millis(1500)));
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
-        assert_eq!(parse_retry_after("-1"), None);
+    fn recognises_context_overflow_errors() {
+        assert!(is_context_overflow(
+            br#"{"error":{"code":"context_length_exceeded"}}"#
+        ));
+        assert!(is_context_overflow(
+            b"This model's maximum context length is 8192 tokens"
+        ));
+        assert!(!is_context_overflow(
+            br#"{"error":{"message":"temperature must be <= 2"}}"#
+        ));
     }
 
     #[test]

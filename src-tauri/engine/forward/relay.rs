@@ -25,7 +25,14 @@ pub enum StreamOutcome {
     ClientGone,
 }
 
-pub type OnStreamEnd = Box<dyn FnOnce(StreamOutcome) + Send>;
+/// How a stream ended and how many tokens it carried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamEnd {
+    pub outcome: StreamOutcome,
+    pub tokens: u64,
+}
+
+pub type OnStreamEnd = Box<dyn FnOnce(StreamEnd) + Send>;
 
 struct Relay {
     first: Option<Bytes>,
@@ -39,7 +46,10 @@ struct Relay {
 impl Relay {
     fn finish(&mut self, outcome: StreamOutcome) {
         if let Some(on_end) = self.on_end.take() {
-            on_end(outcome);
+            on_end(StreamEnd {
+                outcome,
+                tokens: self.observer.tokens(),
+            });
         }
     }
 
@@ -155,7 +165,7 @@ mod tests {
             rest,
             Duration::from_secs(5),
             true,
-            Box::new(move |outcome| *record.lock().unwrap() = Some(outcome)),
+            Box::new(move |end: StreamEnd| *record.lock().unwrap() = Some(end.outcome)),
         );
         let chunks: Vec<_> = stream.collect().await;
         let text: String = chunks
@@ -210,7 +220,7 @@ mod tests {
             futures_util::stream::pending().boxed(),
             Duration::from_secs(5),
             true,
-            Box::new(move |outcome| *record.lock().unwrap() = Some(outcome)),
+            Box::new(move |end: StreamEnd| *record.lock().unwrap() = Some(end.outcome)),
         ));
         assert!(stream.next().await.is_some());
         drop(stream);

@@ -11,6 +11,8 @@ pub struct SseObserver {
     pub saw_done: bool,
     pub saw_finish: bool,
     pub data_events: u64,
+    /// `usage.completion_tokens` when the upstream reported it.
+    pub completion_tokens: Option<u64>,
 }
 
 impl SseObserver {
@@ -61,6 +63,27 @@ impl SseObserver {
         if has_finish_reason(payload) {
             self.saw_finish = true;
         }
+        if contains(payload, b"\"completion_tokens\"") {
+            if let Ok(event) = serde_json::from_slice::<serde_json::Value>(payload) {
+                if let Some(tokens) = event
+                    .pointer("/usage/completion_tokens")
+                    .and_then(|t| t.as_u64())
+                {
+                    self.completion_tokens = Some(tokens);
+                }
+            }
+        }
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+impl SseObserver {
+    /// Tokens generated: the reported usage, else one per data event.
+    pub fn tokens(&self) -> u64 {
+        self.completion_tokens.unwrap_or(self.data_events)
     }
 }
 
@@ -104,6 +127,17 @@ mod tests {
         observer.feed(b"data: {\"choices\":[{\"delta\":{\"content\":\"finish_reason\"},\"finish_reason\":null}]}\r\n\r\n");
         assert!(!observer.saw_finish);
         assert_eq!(observer.data_events, 1);
+    }
+
+    #[test]
+    fn reads_reported_usage() {
+        let mut observer = SseObserver::default();
+        observer.feed(b"data: {\"choices\":[]}\n\n");
+        assert_eq!(observer.tokens(), 1);
+        observer.feed(
+            b"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":42}}\n\n",
+        );
+        assert_eq!(observer.tokens(), 42);
     }
 
     #[test]

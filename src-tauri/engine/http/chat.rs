@@ -1,20 +1,28 @@
 //! `POST /v1/chat/completions`: parse, plan, forward.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::response::Response;
+use tokio::time::Instant;
 
 use crate::engine::catalog::Catalog;
-use crate::engine::config::Settings;
+use crate::engine::config::{PinningMode, Settings};
 use crate::engine::error::ApiError;
 use crate::engine::forward::{forward_chat, ChatRequest, ForwardContext};
+use crate::engine::health::Window;
+use crate::engine::providers::{ModelRow, Provider};
 use crate::engine::routing::{
-    parse_selector, plan_candidates, resolve_rows, Plan, PlanInputs, SkipReason,
+    parse_selector, plan_candidates, resolve_rows, Plan, PlanInputs, RankOrder, Selector,
+    SkipReason, Target,
 };
 use crate::engine::state::AppState;
+
+/// When every candidate is cooling down and the first comes back within this long, wait.
+const WAIT_FOR_RESET: Duration = Duration::from_secs(5);
 
 pub async fn chat_completions(
     State(state): State<Arc<AppState>>,
@@ -24,12 +32,51 @@ pub async fn chat_completions(
     let body = body.map_err(|rejection| body_error(&rejection, settings.max_body_bytes()))?;
     let request = ChatRequest::parse(&body)?;
     let catalog = state.catalog.current();
-    let plan = plan_request(&state, &settings, &catalog, &request)?;
+    let selector =
+        parse_selector(request.model.as_deref()).map_err(|message| ApiError::InvalidRequest {
+            message,
+            param: Some("model"),
+        })?;
+    let requested = request
+        .model
+        .clone()
+        .unwrap_or_else(|| "auto-fastest".into());
+    let rows =
+        resolve_rows(&catalog, &selector).ok_or(ApiError::ModelNotFound(requested.clone()))?;
+    let mut plan = plan_request(
+        &state,
+        &settings,
+        &catalog,
+        &selector,
+        &request,
+        rows.clone(),
+        Instant::now(),
+    );
+    if plan.candidates.is_empty() {
+        if let Some(reset) = plan
+            .earliest_reset()
+            .filter(|r| r.duration_since(Instant::now()) <= WAIT_FOR_RESET)
+        {
+            tokio::time::sleep_until(reset).await;
+            plan = plan_request(
+                &state,
+                &settings,
+                &catalog,
+                &selector,
+                &request,
+                rows,
+                Instant::now(),
+            );
+        }
+    }
+    if plan.candidates.is_empty() {
+        return Err(nothing_available(&state, &catalog, &requested, &plan));
+    }
     if state.log_requests {
         tracing::info!(
             target: "modelrelay::request",
-            model = request.model.as_deref().unwrap_or("auto-fastest"),
-            candidates = ?plan.candidates.iter().map(|r| r.row_id()).collect::<Vec<_>>(),
+            model = %requested,
+            candidates = ?plan.candidates.iter().take(6).map(|c| c.row.row_id()).collect::<Vec<_>>(),
             messages = ?request.messages_preview(500),
             "request"
         );
@@ -39,6 +86,7 @@ pub async fn chat_completions(
         credentials: &state.credentials,
         settings: &settings,
         identity: &state.identity,
+        health: &state.health,
     };
     forward_chat(&context, &request, &plan.candidates).await
 }
@@ -51,60 +99,116 @@ fn body_error(rejection: &BytesRejection, limit: usize) -> ApiError {
     }
 }
 
+/// The pinned rows, which go first for `auto-*` requests.
+pub fn pinned_rows(settings: &Settings, catalog: &Catalog) -> Vec<String> {
+    let Some(pin) = &settings.pinned else {
+        return Vec::new();
+    };
+    match settings.pinning_mode {
+        PinningMode::Exact => vec![format!("{}/{}", pin.provider, pin.model_id)],
+        PinningMode::Canonical => catalog
+            .group_rows(&pin.group)
+            .map(|row| row.row_id())
+            .collect(),
+    }
+}
+
 fn plan_request(
     state: &AppState,
     settings: &Settings,
     catalog: &Catalog,
+    selector: &Selector,
     request: &ChatRequest,
-) -> Result<Plan, ApiError> {
-    let selector =
-        parse_selector(request.model.as_deref()).map_err(|message| ApiError::InvalidRequest {
-            message,
-            param: Some("model"),
-        })?;
-    let requested = request
-        .model
-        .clone()
-        .unwrap_or_else(|| "auto-fastest".into());
-    let rows =
-        resolve_rows(catalog, &selector).ok_or(ApiError::ModelNotFound(requested.clone()))?;
-    let has_key = |provider: &crate::engine::providers::Provider| {
-        state.credentials.has_key(settings, &provider.key)
+    rows: Vec<Arc<ModelRow>>,
+    now: Instant,
+) -> Plan {
+    let has_key = |provider: &Provider| state.credentials.has_key(settings, &provider.key);
+    let condition = |row: &ModelRow| state.health.condition(row, now);
+    let pinned = if selector.is_auto() {
+        pinned_rows(settings, catalog)
+    } else {
+        Vec::new()
     };
-    let plan = plan_candidates(
+    plan_candidates(
         rows,
         &PlanInputs {
             settings,
             cli_bans: &state.cli_bans,
             has_key: &has_key,
+            condition: &condition,
+            now,
+            order: if selector.target == Target::AutoBest {
+                RankOrder::Best
+            } else {
+                RankOrder::Fastest
+            },
+            quality_floor: if selector.is_auto() {
+                settings.quality_floor()
+            } else {
+                None
+            },
+            pinned: &pinned,
             wants_tools: request.wants_tools,
             has_images: request.has_images,
             estimated_prompt_tokens: request.estimated_prompt_tokens,
         },
-    );
-    if plan.candidates.is_empty() {
-        return Err(ApiError::NoProviderAvailable(nothing_available_message(
-            state, catalog, &requested, &plan,
-        )));
-    }
-    Ok(plan)
+    )
 }
 
-fn nothing_available_message(
+/// "in 45 s", "in 12 min", "in 3 h 5 min".
+fn describe_wait(wait: Duration) -> String {
+    let seconds = wait.as_secs_f64().ceil() as u64;
+    match seconds {
+        0..=119 => format!("in {seconds} s"),
+        120..=3599 => format!("in {} min", seconds.div_ceil(60)),
+        _ => format!("in {} h {} min", seconds / 3600, (seconds % 3600) / 60),
+    }
+}
+
+fn nothing_available(
     state: &AppState,
     catalog: &Catalog,
     requested: &str,
     plan: &Plan,
-) -> String {
+) -> ApiError {
+    let now = Instant::now();
+    if let Some(reset) = plan.earliest_reset() {
+        let waits: Vec<String> = plan
+            .skipped
+            .iter()
+            .filter_map(|(row, reason)| match reason {
+                SkipReason::RateLimited { until, window } => Some(format!(
+                    "`{}` resets {}{}",
+                    row.row_id(),
+                    describe_wait(until.saturating_duration_since(now)),
+                    if *window == Window::Day {
+                        " (daily quota)"
+                    } else {
+                        ""
+                    }
+                )),
+                _ => None,
+            })
+            .take(8)
+            .collect();
+        let wait = reset.saturating_duration_since(now);
+        return ApiError::RateLimited {
+            message: format!(
+                "every model for `{requested}` is rate-limited: {}",
+                waits.join(", ")
+            ),
+            retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
+        };
+    }
     let unconfigured = plan
         .skipped
         .iter()
         .all(|(_, reason)| matches!(reason, SkipReason::NoKey | SkipReason::ProviderDisabled));
     if catalog.rows.is_empty() || unconfigured {
-        return format!(
+        return ApiError::NoProviderAvailable(format!(
             "no provider is usable yet: add an API key (for example set GROQ_API_KEY or NVIDIA_API_KEY) or an OpenAI-compatible endpoint under `providers` in `{}`, then try again",
             state.config.path().display()
-        );
+        ));
     }
     let reasons = plan
         .skipped
@@ -114,5 +218,22 @@ fn nothing_available_message(
         .map(|(row, reason)| format!("`{}` ({})", row.row_id(), reason.describe()))
         .collect::<Vec<_>>()
         .join(", ");
-    format!("no model is available for `{requested}` right now: {reasons}; unban a model, enable a provider or add an API key")
+    ApiError::NoProviderAvailable(format!(
+        "no model is available for `{requested}` right now: {reasons}; unban a model, enable a provider, lower the minimum coding score or add an API key"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_read_naturally() {
+        assert_eq!(describe_wait(Duration::from_millis(44_100)), "in 45 s");
+        assert_eq!(describe_wait(Duration::from_secs(600)), "in 10 min");
+        assert_eq!(
+            describe_wait(Duration::from_secs(3 * 3600 + 300)),
+            "in 3 h 5 min"
+        );
+    }
 }

@@ -4,5 +4,5 @@
 pub mod plan;
 pub mod selector;
 
-pub use plan::{plan_candidates, Plan, PlanInputs, SkipReason};
+pub use plan::{plan_candidates, Candidate, Plan, PlanInputs, RankOrder, SkipReason};
 pub use selector::{parse_selector, resolve_rows, Selector, Target};
