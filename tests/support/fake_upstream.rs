@@ -132,6 +132,9 @@ impl Received {
     }
 }
 
+/// An Ollama model: name, configured `num_ctx`, model maximum.
+type OllamaModel = (String, Option<u32>, Option<u32>);
+
 #[derive(Default)]
 struct Shared {
     scripts: Mutex<HashMap<String, VecDeque<Script>>>,
@@ -139,7 +142,7 @@ struct Shared {
     received: Mutex<Vec<Received>>,
     models: Mutex<Vec<String>>,
     /// Ollama-native models: name, configured `num_ctx`, model maximum.
-    ollama: Mutex<Vec<(String, Option<u32>, Option<u32>)>>,
+    ollama: Mutex<Vec<OllamaModel>>,
     /// Connections whose answer is still being produced (for cancellation tests).
     open_streams: Arc<std::sync::atomic::AtomicUsize>,
 }
