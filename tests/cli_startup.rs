@@ -19,7 +19,7 @@ fn offline_config(dir: &std::path::Path) -> std::path::PathBuf {
     let path = dir.join("c.json");
     std::fs::write(
         &path,
-        r#"{"providers": {"opencode": {"enabled": false}, "kilocode": {"enabled": false}}}"#,
+        r#"{"providers": {"opencode": {"enabled": false}, "kilocode": {"enabled": false}}, "autoPingEnabled": false}"#,
     )
     .unwrap();
     path

@@ -20,7 +20,11 @@ fn write_config_with_keys(dir: &Path, secret: &str) -> std::path::PathBuf {
     let path = dir.join("relay.json");
     let config = serde_json::json!({
         "apiKeys": {"groq": secret, "nvidia": [secret, "second-key-0123456789"]},
-        "providers": {"opencode": {"enabled": false}, "kilocode": {"enabled": false}},
+        "providers": {
+            "opencode": {"enabled": false}, "kilocode": {"enabled": false},
+            "groq": {"enabled": false}, "nvidia": {"enabled": false}
+        },
+        "autoPingEnabled": false,
         "keepMe": true
     });
     std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();

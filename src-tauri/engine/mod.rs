@@ -7,6 +7,7 @@ pub mod error;
 pub mod forward;
 pub mod health;
 pub mod http;
+pub mod prober;
 pub mod providers;
 pub mod routing;
 pub mod secrets;

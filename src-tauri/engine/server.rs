@@ -16,6 +16,7 @@ use crate::engine::config::{ConfigError, ConfigFile, ConfigStore, EnvOverrides, 
 use crate::engine::credentials::Credentials;
 use crate::engine::health::HealthBook;
 use crate::engine::http;
+use crate::engine::prober::Prober;
 use crate::engine::providers::builtin::{BuiltinCatalog, CatalogDataError};
 use crate::engine::providers::endpoints::OPENAI_COMPATIBLE_PREFIX;
 use crate::engine::providers::headers::ClientIdentity;
@@ -167,7 +168,10 @@ pub async fn start(options: EngineOptions) -> Result<RunningEngine, StartError> 
             tracing::error!("the HTTP server stopped: {error}");
         }
     });
-    let background = vec![tokio::spawn(catalog.run(shutdown.clone()))];
+    let background = vec![
+        tokio::spawn(catalog.run(shutdown.clone())),
+        tokio::spawn(Prober::new(state.clone()).run(shutdown.clone())),
+    ];
     tracing::info!("modelrelay listening on http://{addr}");
     Ok(RunningEngine {
         addr,

@@ -52,6 +52,13 @@ impl Failure {
             .map(|(wait, _)| wait)
     }
 
+    pub fn status(&self) -> Option<u16> {
+        match self.kind {
+            FailureKind::Status(status) => Some(status),
+            _ => None,
+        }
+    }
+
     /// The row could not be reached at all.
     pub fn is_hard(&self) -> bool {
         self.kind == FailureKind::Connect

@@ -1,7 +1,7 @@
 //! Forwarding a chat request: parse it once, try candidates in order with failover, and
 //! relay the winner's answer to the client as it arrives.
 
-mod attempt;
+pub mod attempt;
 mod executor;
 mod failure;
 mod relay;
@@ -9,5 +9,5 @@ pub mod request;
 mod sse;
 
 pub use executor::{forward_chat, ForwardContext};
-pub use failure::{classify_status, StatusClass};
+pub use failure::{classify_status, error_message_from_body, StatusClass};
 pub use request::ChatRequest;

@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use crate::engine::providers::ModelRow;
 
-use super::breaker::{Admission, Breaker};
+use super::breaker::{Admission, Breaker, BreakerState};
 use super::ratelimit::{RateLimitInfo, Window};
 use super::scoring::RowCondition;
 use super::stats::{RowStats, Sample, SampleOutcome, SampleSource};
@@ -143,6 +143,10 @@ impl HealthBook {
                 sample.total_ms = Some(total.as_secs_f64() * 1000.0);
                 sample.tokens = *tokens;
                 sample.status = Some(200);
+                if matches!(health.breaker.state, BreakerState::HalfOpen { .. }) {
+                    // The trial proved the row recovered: its old failures no longer count.
+                    health.stats.error_ewma = 0.0;
+                }
                 health.breaker.record_success();
             }
             AttemptResult::Failure {
@@ -198,11 +202,16 @@ impl HealthBook {
         }
     }
 
-    /// When the row was last used or probed, and whether it has ever been measured.
-    pub fn last_activity(&self, row: &ModelRow) -> Option<Instant> {
-        self.lock_rows()
-            .get(&row.row_id())
-            .and_then(|h| h.stats.last_activity())
+    /// When the row was last used or probed, and whether that last sample was a failure.
+    pub fn last_activity(&self, row: &ModelRow) -> Option<(Instant, bool)> {
+        let rows = self.lock_rows();
+        let stats = &rows.get(&row.row_id())?.stats;
+        let at = stats.last_activity()?;
+        let failed = stats
+            .samples
+            .back()
+            .is_some_and(|s| matches!(s.outcome, SampleOutcome::Failure | SampleOutcome::Timeout));
+        Some((at, failed))
     }
 
     /// Forgets a row's history (after an unban or a key change).

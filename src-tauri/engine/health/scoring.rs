@@ -9,6 +9,9 @@
 //!               × UNMEASURED_PENALTY if the row has no samples yet
 //! ```
 //!
+//! A row whose circuit is ready for its single trial is ranked without its error penalty, so
+//! a recovered fast row gets that trial from real traffic as well as from probes.
+//!
 //! `ttft` and `tokens_per_second` are moving averages of probes and real traffic; rows without
 //! measurements get conservative priors and a penalty, so they are explored by probes but not
 //! trusted with traffic ahead of measured rows. Rows whose expected times are within 5% of
@@ -80,7 +83,13 @@ pub fn expected_ms(condition: &RowCondition) -> f64 {
         .filter(|tps| *tps > 0.0)
         .unwrap_or(PRIOR_TOKENS_PER_SECOND);
     let base = ttft + 1000.0 * REFERENCE_OUTPUT_TOKENS / speed;
-    let retries = 1.0 / (1.0 - condition.error_rate.clamp(0.0, 0.9));
+    // A row due for its breaker trial is ranked on its speed alone: the trial decides.
+    let error_rate = if condition.admission == Admission::Trial {
+        0.0
+    } else {
+        condition.error_rate
+    };
+    let retries = 1.0 / (1.0 - error_rate.clamp(0.0, 0.9));
     let quota = 1.0 + 10.0 * (0.1 - condition.headroom.unwrap_or(1.0)).max(0.0);
     let trust = if condition.is_measured() {
         1.0

@@ -1,0 +1,428 @@
+//! Active probes: a cheap streaming request to each idle row, so rankings stay fresh without
+//! draining free quotas. Launches are staggered (one per tick), at most one probe per
+//! provider is in flight, and each provider has a daily probe budget derived from its
+//! documented limits. Rows that carry real traffic, rows without a usable key, and rows that
+//! are cooling down are not probed.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::config::Settings;
+use crate::engine::forward::attempt::{attempt, AttemptRequest, Outcome};
+use crate::engine::health::{Admission, AttemptReport, AttemptResult, SampleSource};
+use crate::engine::providers::headers::provider_headers;
+use crate::engine::providers::{AuthMode, ModelRow, Provider};
+use crate::engine::routing::plan::is_banned;
+use crate::engine::state::AppState;
+
+const TICK: Duration = Duration::from_secs(1);
+/// A row whose last sample failed is checked again this soon, budget permitting.
+pub const RECHECK_AFTER_FAILURE: Duration = Duration::from_secs(20);
+const MAX_IN_FLIGHT: usize = 4;
+const PROBE_BUDGET: Duration = Duration::from_secs(20);
+const PROBE_BODY: &str = r#"{"messages":[{"role":"user","content":"Reply with OK."}],"max_tokens":4,"temperature":0,"stream":true}"#;
+
+/// Probes a provider may send per day: a tenth of a daily quota, a twentieth of a
+/// per-minute quota, or one a minute when no limit is documented.
+pub fn daily_probe_budget(provider: &Provider) -> f64 {
+    match (provider.limits.rpd, provider.limits.rpm) {
+        (Some(rpd), _) => (f64::from(rpd) / 10.0).max(1.0),
+        (None, Some(rpm)) => f64::from(rpm) * 60.0 * 24.0 / 20.0,
+        (None, None) => 1440.0,
+    }
+}
+
+/// A token bucket refilled continuously at the daily budget's rate.
+#[derive(Debug, Clone)]
+struct Budget {
+    tokens: f64,
+    capacity: f64,
+    per_second: f64,
+    last: Instant,
+}
+
+impl Budget {
+    fn new(per_day: f64, now: Instant) -> Self {
+        let capacity = (per_day / 24.0).clamp(1.0, 10.0);
+        Self {
+            tokens: capacity,
+            capacity,
+            per_second: per_day / 86_400.0,
+            last: now,
+        }
+    }
+
+    fn try_take(&mut self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.per_second).min(self.capacity);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Rows that may be probed now, most overdue first (never-measured rows before all others).
+pub fn due_rows<'a>(
+    rows: &'a [Arc<ModelRow>],
+    settings: &Settings,
+    cli_bans: &[String],
+    has_key: &dyn Fn(&Provider) -> bool,
+    last_activity: &dyn Fn(&ModelRow) -> Option<(Instant, bool)>,
+    admission: &dyn Fn(&ModelRow) -> (Admission, bool),
+    now: Instant,
+) -> Vec<&'a Arc<ModelRow>> {
+    let mut due: Vec<(Option<Instant>, &Arc<ModelRow>)> = rows
+        .iter()
+        .filter(|row| row.provider.enabled)
+        .filter(|row| !settings.excluded_providers.contains(&row.provider.key))
+        .filter(|row| !is_banned(row, &settings.banned_models) && !is_banned(row, cli_bans))
+        .filter(|row| row.provider.auth == AuthMode::Optional || has_key(&row.provider))
+        .filter(|row| {
+            let (admission, cooling) = admission(row);
+            admission != Admission::No && !cooling
+        })
+        .filter_map(|row| {
+            let (last, last_failed) = match last_activity(row) {
+                Some((at, failed)) => (Some(at), failed),
+                None => (None, false),
+            };
+            let interval = if last_failed {
+                RECHECK_AFTER_FAILURE
+            } else {
+                settings.ping_interval(&row.provider.key)
+            };
+            // A row waiting for its breaker trial is due at once: the probe is the trial.
+            let trial = admission(row).0 == Admission::Trial;
+            let overdue =
+                trial || last.is_none_or(|at| now.saturating_duration_since(at) >= interval);
+            overdue.then_some((if trial { None } else { last }, row))
+        })
+        .collect();
+    due.sort_by_key(|(last, _)| *last);
+    due.into_iter().map(|(_, row)| row).collect()
+}
+
+pub struct Prober {
+    state: Arc<AppState>,
+    budgets: Mutex<HashMap<String, Budget>>,
+    in_flight: Mutex<HashMap<String, usize>>,
+}
+
+impl Prober {
+    pub fn new(state: Arc<AppState>) -> Arc<Self> {
+        Arc::new(Self {
+            state,
+            budgets: Mutex::default(),
+            in_flight: Mutex::default(),
+        })
+    }
+
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = tick.tick() => {
+                    if let Some(row) = self.next_row(Instant::now()) {
+                        let prober = self.clone();
+                        let stop = shutdown.clone();
+                        tokio::spawn(async move {
+                            tokio::select! {
+                                () = stop.cancelled() => {}
+                                () = prober.probe(&row) => {}
+                            }
+                            prober.finished(&row.provider.key);
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    fn in_flight(&self) -> std::sync::MutexGuard<'_, HashMap<String, usize>> {
+        self.in_flight.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn finished(&self, provider: &str) {
+        if let Some(count) = self.in_flight().get_mut(provider) {
+            *count = count.saturating_sub(1);
+        }
+    }
+
+    /// Chooses at most one row to probe now and reserves its provider's slot and budget.
+    fn next_row(&self, now: Instant) -> Option<Arc<ModelRow>> {
+        let settings = self.state.config.settings();
+        if !settings.auto_ping_enabled() {
+            return None;
+        }
+        let catalog = self.state.catalog.current();
+        let state = &self.state;
+        let has_key = |provider: &Provider| state.credentials.has_key(&settings, &provider.key);
+        let last_activity = |row: &ModelRow| state.health.last_activity(row);
+        let admission = |row: &ModelRow| {
+            let condition = state.health.condition(row, now);
+            (condition.admission, condition.cooling(now).is_some())
+        };
+        let due = due_rows(
+            &catalog.rows,
+            &settings,
+            &state.cli_bans,
+            &has_key,
+            &last_activity,
+            &admission,
+            now,
+        );
+        let mut in_flight = self.in_flight();
+        if in_flight.values().sum::<usize>() >= MAX_IN_FLIGHT {
+            return None;
+        }
+        let mut budgets = self.budgets.lock().unwrap_or_else(|e| e.into_inner());
+        for row in due {
+            let provider = &row.provider;
+            if in_flight.get(&provider.key).copied().unwrap_or(0) > 0 {
+                continue;
+            }
+            let budget = budgets
+                .entry(provider.key.clone())
+                .or_insert_with(|| Budget::new(daily_probe_budget(provider), now));
+            if !budget.try_take(now) {
+                continue;
+            }
+            if !state.health.admit(row, now) {
+                continue;
+            }
+            *in_flight.entry(provider.key.clone()).or_default() += 1;
+            return Some(row.clone());
+        }
+        None
+    }
+
+    async fn probe(&self, row: &ModelRow) {
+        let state = &self.state;
+        let settings = state.config.settings();
+        let started = Instant::now();
+        let key = state.credentials.peek_key(&settings, &row.provider.key);
+        let body = probe_body(&row.upstream_id);
+        let outcome = attempt(AttemptRequest {
+            http: &state.http,
+            row,
+            key,
+            extra_headers: provider_headers(&row.provider, &state.identity),
+            body,
+            stream: true,
+            first_byte_budget: settings.timeouts.first_byte().min(PROBE_BUDGET),
+            idle: settings.timeouts.idle(),
+        })
+        .await;
+        let ttft = started.elapsed();
+        let (result, rate) = match outcome {
+            Outcome::Stream { mut rest, rate, .. } => {
+                let idle = settings.timeouts.idle();
+                let mut broken = None;
+                loop {
+                    match tokio::time::timeout(idle, rest.next()).await {
+                        Ok(Some(Ok(_))) => continue,
+                        Ok(None) => break,
+                        Ok(Some(Err(_))) | Err(_) => {
+                            broken = Some("the probe's stream broke off");
+                            break;
+                        }
+                    }
+                }
+                let result = match broken {
+                    None => AttemptResult::Success {
+                        ttft,
+                        total: started.elapsed(),
+                        tokens: None,
+                    },
+                    Some(message) => AttemptResult::Failure {
+                        status: None,
+                        message: message.into(),
+                        timeout: false,
+                        hard: false,
+                    },
+                };
+                (result, Some(rate))
+            }
+            Outcome::Complete { rate, .. } => (
+                AttemptResult::Success {
+                    ttft,
+                    total: ttft,
+                    tokens: None,
+                },
+                Some(rate),
+            ),
+            Outcome::Rejected { status, body, .. } => (
+                AttemptResult::Failure {
+                    status: Some(status.as_u16()),
+                    message: format!(
+                        "HTTP {}: {}",
+                        status.as_u16(),
+                        crate::engine::forward::error_message_from_body(&body)
+                    ),
+                    timeout: false,
+                    hard: false,
+                },
+                None,
+            ),
+            Outcome::Failed(failure) => {
+                let result = if failure.is_rate_limit() {
+                    AttemptResult::RateLimited {
+                        message: failure.message.clone(),
+                    }
+                } else {
+                    AttemptResult::Failure {
+                        status: failure.status(),
+                        message: failure.message.clone(),
+                        timeout: failure.is_timeout(),
+                        hard: failure.is_hard(),
+                    }
+                };
+                (result, failure.rate)
+            }
+        };
+        tracing::debug!(target: "modelrelay::probe", row = %row.row_id(), ?result, "probe finished");
+        state.health.record(
+            row,
+            AttemptReport {
+                source: SampleSource::Probe,
+                outcome: result,
+                rate,
+            },
+            Instant::now(),
+        );
+    }
+}
+
+fn probe_body(model: &str) -> Bytes {
+    let model = serde_json::to_string(model).unwrap_or_else(|_| "\"\"".into());
+    Bytes::from(format!("{{\"model\":{model},{}", &PROBE_BODY[1..]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::providers::{FreeTierLimits, RowOrigin};
+    use serde_json::json;
+
+    fn provider(key: &str, limits: FreeTierLimits) -> Provider {
+        Provider {
+            limits,
+            auth: AuthMode::Required,
+            ..Provider::new(key, key, "http://x/v1")
+        }
+    }
+
+    #[test]
+    fn budgets_follow_documented_limits() {
+        let tight = provider(
+            "sambanova",
+            FreeTierLimits {
+                rpd: Some(20),
+                ..FreeTierLimits::default()
+            },
+        );
+        assert_eq!(
+            daily_probe_budget(&tight),
+            2.0,
+            "a provider with 20 requests a day gets 2 probes"
+        );
+        let per_minute = provider(
+            "groq",
+            FreeTierLimits {
+                rpm: Some(30),
+                ..FreeTierLimits::default()
+            },
+        );
+        assert_eq!(daily_probe_budget(&per_minute), 2160.0);
+        assert_eq!(
+            daily_probe_budget(&provider("x", FreeTierLimits::default())),
+            1440.0
+        );
+    }
+
+    #[test]
+    fn a_token_bucket_never_allows_more_than_the_budget() {
+        let start = Instant::now();
+        let mut budget = Budget::new(2.0, start);
+        assert!(budget.try_take(start));
+        assert!(
+            !budget.try_take(start),
+            "capacity is one probe for small budgets"
+        );
+        assert!(!budget.try_take(start + Duration::from_secs(3600)));
+        assert!(
+            budget.try_take(start + Duration::from_secs(43_200)),
+            "refilled after half a day"
+        );
+    }
+
+    #[test]
+    fn only_idle_callable_healthy_rows_are_due_and_new_ones_first() {
+        let now = Instant::now() + Duration::from_secs(7200);
+        let keyed = Arc::new(provider("keyed", FreeTierLimits::default()));
+        let keyless = Arc::new(provider("keyless", FreeTierLimits::default()));
+        let rows: Vec<Arc<ModelRow>> = [
+            "recent",
+            "stale",
+            "new",
+            "cooling",
+            "broken",
+            "banned",
+            "recent-failure",
+        ]
+        .iter()
+        .map(|id| Arc::new(ModelRow::new(keyed.clone(), id, id, RowOrigin::Builtin)))
+        .chain(std::iter::once(Arc::new(ModelRow::new(
+            keyless.clone(),
+            "nokey",
+            "nokey",
+            RowOrigin::Builtin,
+        ))))
+        .collect();
+        let settings =
+            Settings::from_json(json!({"bannedModels": ["banned"]}).as_object().unwrap()).unwrap();
+        let has_key = |p: &Provider| p.key == "keyed";
+        let last_activity = |row: &ModelRow| match row.upstream_id.as_str() {
+            "recent" => Some((now - Duration::from_secs(60), false)),
+            "recent-failure" => Some((now - RECHECK_AFTER_FAILURE, true)),
+            "new" => None,
+            _ => Some((now - Duration::from_secs(3600), false)),
+        };
+        let admission = |row: &ModelRow| match row.upstream_id.as_str() {
+            "cooling" => (Admission::Yes, true),
+            "broken" => (Admission::No, false),
+            _ => (Admission::Yes, false),
+        };
+        let due = due_rows(
+            &rows,
+            &settings,
+            &[],
+            &has_key,
+            &last_activity,
+            &admission,
+            now,
+        );
+        let ids: Vec<&str> = due.iter().map(|r| r.upstream_id.as_str()).collect();
+        assert_eq!(ids, ["new", "stale", "recent-failure"]);
+    }
+
+    #[test]
+    fn the_probe_is_a_tiny_streaming_request() {
+        let body: serde_json::Value = serde_json::from_slice(&probe_body("org/m\"x")).unwrap();
+        assert_eq!(body["model"], "org/m\"x");
+        assert_eq!(body["max_tokens"], 4);
+        assert_eq!(body["stream"], true);
+    }
+}
