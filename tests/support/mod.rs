@@ -105,6 +105,13 @@ pub async fn start_router_with(mut setup: RouterSetup) -> TestRouter {
             .entry(key)
             .or_insert_with(|| json!({"enabled": false}));
     }
+    // Probes would send requests the tests do not expect; tests that want them turn them on.
+    setup
+        .config
+        .as_object_mut()
+        .unwrap()
+        .entry("autoPingEnabled")
+        .or_insert(json!(false));
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("modelrelay.json");
     std::fs::write(&path, serde_json::to_vec_pretty(&setup.config).unwrap()).unwrap();
