@@ -9,6 +9,7 @@ pub mod health;
 pub mod http;
 pub mod prober;
 pub mod providers;
+pub mod requestlog;
 pub mod routing;
 pub mod secrets;
 pub mod server;

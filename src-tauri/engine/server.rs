@@ -20,6 +20,7 @@ use crate::engine::prober::Prober;
 use crate::engine::providers::builtin::{BuiltinCatalog, CatalogDataError};
 use crate::engine::providers::endpoints::OPENAI_COMPATIBLE_PREFIX;
 use crate::engine::providers::headers::ClientIdentity;
+use crate::engine::requestlog::RequestLog;
 use crate::engine::secrets::{default_store, migrate_keys_out_of_config, SecretStore};
 use crate::engine::state::AppState;
 
@@ -144,6 +145,7 @@ pub async fn start(options: EngineOptions) -> Result<RunningEngine, StartError> 
         catalog: catalog.clone(),
         credentials,
         health: Arc::new(HealthBook::default()),
+        log: Arc::new(RequestLog::default()),
         http,
         identity,
         cli_bans: options.bans,

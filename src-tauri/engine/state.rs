@@ -9,12 +9,14 @@ use crate::engine::config::ConfigStore;
 use crate::engine::credentials::Credentials;
 use crate::engine::health::HealthBook;
 use crate::engine::providers::headers::ClientIdentity;
+use crate::engine::requestlog::RequestLog;
 
 pub struct AppState {
     pub config: Arc<ConfigStore>,
     pub catalog: Arc<CatalogService>,
     pub credentials: Arc<Credentials>,
     pub health: Arc<HealthBook>,
+    pub log: Arc<RequestLog>,
     pub http: reqwest::Client,
     /// Who this router says it is to providers that ask (OpenCode Zen).
     pub identity: ClientIdentity,

@@ -31,6 +31,38 @@ pub struct Settings {
     pub pinned: Option<Pin>,
     /// Overall time budget for trying candidates for one request.
     pub routing_deadline_ms: Option<u64>,
+    /// Keep a truncated copy of prompts in the in-memory request log.
+    pub log_prompts: bool,
+    /// Bearer token the UI and `/api` require when bound to a non-loopback address.
+    pub admin_token: Option<String>,
+    /// When set, `/v1` requires this bearer token.
+    pub router_api_key: Option<String>,
+    pub auto_update: AutoUpdate,
+    pub autostart: Autostart,
+}
+
+/// `autoUpdate` in the config file; the desktop shell acts on it.
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct AutoUpdate {
+    pub enabled: bool,
+    pub interval_hours: f64,
+}
+
+impl Default for AutoUpdate {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            interval_hours: 24.0,
+        }
+    }
+}
+
+/// `autostart` in the config file; the desktop shell acts on it.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Autostart {
+    pub enabled: bool,
 }
 
 /// `pinned` in the config file: the row that was pinned and its group.

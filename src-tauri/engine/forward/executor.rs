@@ -19,6 +19,7 @@ use crate::engine::health::{
 };
 use crate::engine::providers::headers::{provider_headers, ClientIdentity};
 use crate::engine::providers::ModelRow;
+use crate::engine::requestlog::{AttemptLog, LogEntry, RequestLog};
 use crate::engine::routing::Candidate;
 
 use super::attempt::{attempt, AttemptRequest, Outcome};
@@ -41,6 +42,60 @@ pub struct ForwardContext<'a> {
     pub settings: &'a Settings,
     pub identity: &'a ClientIdentity,
     pub health: &'a Arc<HealthBook>,
+    pub log: &'a Arc<RequestLog>,
+}
+
+/// What the request log will say about one request, filled in as it is forwarded.
+#[derive(Debug, Clone)]
+pub struct Trace {
+    pub at: u64,
+    pub started: Instant,
+    pub model: String,
+    pub stream: bool,
+    pub messages: Option<Vec<String>>,
+    pub attempts: Vec<AttemptLog>,
+}
+
+/// How a request ended, for its log entry.
+pub struct Ending<'a> {
+    pub status: u16,
+    pub row: Option<&'a ModelRow>,
+    pub outcome: &'a str,
+    pub error: Option<String>,
+    pub ttft: Option<Duration>,
+    pub tokens: Option<u64>,
+}
+
+impl Trace {
+    pub fn new(model: &str, stream: bool, messages: Option<Vec<String>>) -> Self {
+        Self {
+            at: crate::engine::requestlog::unix_ms(),
+            started: Instant::now(),
+            model: model.to_string(),
+            stream,
+            messages,
+            attempts: Vec::new(),
+        }
+    }
+
+    pub fn finish(self, ending: Ending<'_>) -> LogEntry {
+        LogEntry {
+            id: 0,
+            at: self.at,
+            model: self.model,
+            stream: self.stream,
+            status: ending.status,
+            provider: ending.row.map(|r| r.provider.key.clone()),
+            upstream_model: ending.row.map(|r| r.upstream_id.clone()),
+            duration_ms: self.started.elapsed().as_millis() as u64,
+            ttft_ms: ending.ttft.map(|t| t.as_millis() as u64),
+            tokens: ending.tokens,
+            outcome: ending.outcome.to_string(),
+            error: ending.error,
+            attempts: self.attempts,
+            messages: self.messages,
+        }
+    }
 }
 
 /// How the loop continues after a failed attempt.
@@ -53,7 +108,47 @@ pub async fn forward_chat(
     context: &ForwardContext<'_>,
     request: &ChatRequest,
     candidates: &[Candidate],
+    mut trace: Trace,
 ) -> Result<Response, ApiError> {
+    let result = try_candidates(context, request, candidates, &mut trace).await;
+    match result {
+        Ok((row, outcome, started)) => Ok(respond(context, &row, outcome, started, trace)),
+        Err(error) => {
+            context.log.push(trace.finish(Ending {
+                status: error.status_code().as_u16(),
+                row: None,
+                outcome: "failed",
+                error: Some(error.to_string()),
+                ttft: None,
+                tokens: None,
+            }));
+            Err(error)
+        }
+    }
+}
+
+fn attempt_log(
+    row: &ModelRow,
+    status: Option<u16>,
+    started: Instant,
+    error: Option<String>,
+) -> AttemptLog {
+    AttemptLog {
+        provider: row.provider.key.clone(),
+        model: row.upstream_id.clone(),
+        status,
+        ms: started.elapsed().as_millis() as u64,
+        error,
+    }
+}
+
+/// Walks the candidates; returns the row that answered, its outcome and when its attempt began.
+async fn try_candidates(
+    context: &ForwardContext<'_>,
+    request: &ChatRequest,
+    candidates: &[Candidate],
+    trace: &mut Trace,
+) -> Result<(Arc<ModelRow>, Outcome, Instant), ApiError> {
     let deadline = Instant::now() + context.settings.routing_deadline();
     let max_attempts = context.settings.max_attempts();
     let mut failures: Vec<(String, Failure)> = Vec::new();
@@ -79,6 +174,12 @@ pub async fn forward_chat(
             match outcome {
                 Ok(Outcome::Failed(failure)) => {
                     record_failure(context, row, &failure);
+                    trace.attempts.push(attempt_log(
+                        row,
+                        failure.status(),
+                        started,
+                        Some(failure.message.clone()),
+                    ));
                     tracing::warn!(target: "modelrelay::route", row = %row.row_id(), "candidate failed: {}", failure.message);
                     let last_candidate = index + 1 == candidates.len();
                     let next = decide_after_failure(&failure, retried_same_row, last_candidate);
@@ -94,6 +195,12 @@ pub async fn forward_chat(
                     }
                 }
                 Ok(Outcome::Rejected { status, body, .. }) if is_context_overflow(&body) => {
+                    trace.attempts.push(attempt_log(
+                        row,
+                        Some(status.as_u16()),
+                        started,
+                        Some("context window too small".into()),
+                    ));
                     tracing::info!(target: "modelrelay::route", row = %row.row_id(), "prompt too long for this row; trying a larger window");
                     needs_context_above = Some(row.context.unwrap_or(0));
                     failures.push((
@@ -109,7 +216,16 @@ pub async fn forward_chat(
                     ));
                     break;
                 }
-                Ok(outcome) => return Ok(respond(context, row, outcome, started, attempts)),
+                Ok(outcome) => {
+                    let status = match &outcome {
+                        Outcome::Stream { status, .. }
+                        | Outcome::Complete { status, .. }
+                        | Outcome::Rejected { status, .. } => Some(status.as_u16()),
+                        Outcome::Failed(_) => None,
+                    };
+                    trace.attempts.push(attempt_log(row, status, started, None));
+                    return Ok((row.clone(), outcome, started));
+                }
                 Err(()) => return Err(all_failed(&failures, attempts)),
             }
         }
@@ -218,9 +334,10 @@ fn respond(
     row: &Arc<ModelRow>,
     outcome: Outcome,
     started: Instant,
-    attempts: usize,
+    trace: Trace,
 ) -> Response {
     let ttft = started.elapsed();
+    let attempts = trace.attempts.len();
     match outcome {
         Outcome::Stream {
             status,
@@ -234,8 +351,25 @@ fn respond(
                 .and_then(|v| v.to_str().ok())
                 .is_none_or(|v| v.starts_with("text/event-stream"));
             let health = context.health.clone();
+            let log = context.log.clone();
             let finished_row = row.clone();
+            let status_code = status.as_u16();
             let on_end = Box::new(move |end: StreamEnd| {
+                let (outcome, error) = match &end.outcome {
+                    StreamOutcome::Completed => ("completed", None),
+                    StreamOutcome::ClientGone => {
+                        ("cancelled", Some("the client disconnected".to_string()))
+                    }
+                    other => ("cut", Some(format!("{other:?}"))),
+                };
+                log.push(trace.finish(Ending {
+                    status: status_code,
+                    row: Some(&finished_row),
+                    outcome,
+                    error,
+                    ttft: Some(ttft),
+                    tokens: Some(end.tokens),
+                }));
                 record_stream_end(&health, &finished_row, end, started, ttft, rate);
             });
             let body = Body::from_stream(relay_stream(
@@ -281,13 +415,31 @@ fn respond(
                 },
                 Instant::now(),
             );
+            context.log.push(trace.finish(Ending {
+                status: status.as_u16(),
+                row: Some(row),
+                outcome: "completed",
+                error: None,
+                ttft: Some(ttft),
+                tokens,
+            }));
             build_response(status, content_type, Body::from(body), row, attempts)
         }
         Outcome::Rejected {
             status,
             content_type,
             body,
-        } => build_response(status, content_type, Body::from(body), row, attempts),
+        } => {
+            context.log.push(trace.finish(Ending {
+                status: status.as_u16(),
+                row: Some(row),
+                outcome: "rejected",
+                error: Some(super::failure::error_message_from_body(&body)),
+                ttft: None,
+                tokens: None,
+            }));
+            build_response(status, content_type, Body::from(body), row, attempts)
+        }
         Outcome::Failed(_) => {
             build_response(StatusCode::BAD_GATEWAY, None, Body::empty(), row, attempts)
         }

@@ -8,6 +8,6 @@ mod relay;
 pub mod request;
 mod sse;
 
-pub use executor::{forward_chat, ForwardContext};
+pub use executor::{forward_chat, Ending, ForwardContext, Trace};
 pub use failure::{classify_status, error_message_from_body, StatusClass};
 pub use request::ChatRequest;

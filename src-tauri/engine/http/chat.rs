@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use crate::engine::catalog::Catalog;
 use crate::engine::config::{PinningMode, Settings};
 use crate::engine::error::ApiError;
-use crate::engine::forward::{forward_chat, ChatRequest, ForwardContext};
+use crate::engine::forward::{forward_chat, ChatRequest, Ending, ForwardContext, Trace};
 use crate::engine::health::Window;
 use crate::engine::providers::{ModelRow, Provider};
 use crate::engine::routing::{
@@ -41,8 +41,15 @@ pub async fn chat_completions(
         .model
         .clone()
         .unwrap_or_else(|| "auto-fastest".into());
-    let rows =
-        resolve_rows(&catalog, &selector).ok_or(ApiError::ModelNotFound(requested.clone()))?;
+    let messages = settings.log_prompts.then(|| request.messages_preview(300));
+    let trace = Trace::new(&requested, request.stream, messages);
+    let Some(rows) = resolve_rows(&catalog, &selector) else {
+        return Err(log_refusal(
+            &state,
+            trace,
+            ApiError::ModelNotFound(requested),
+        ));
+    };
     let mut plan = plan_request(
         &state,
         &settings,
@@ -70,7 +77,8 @@ pub async fn chat_completions(
         }
     }
     if plan.candidates.is_empty() {
-        return Err(nothing_available(&state, &catalog, &requested, &plan));
+        let error = nothing_available(&state, &catalog, &requested, &plan);
+        return Err(log_refusal(&state, trace, error));
     }
     if state.log_requests {
         tracing::info!(
@@ -87,8 +95,22 @@ pub async fn chat_completions(
         settings: &settings,
         identity: &state.identity,
         health: &state.health,
+        log: &state.log,
     };
-    forward_chat(&context, &request, &plan.candidates).await
+    forward_chat(&context, &request, &plan.candidates, trace).await
+}
+
+/// Logs a request the router refused before trying any row, and passes the error on.
+fn log_refusal(state: &AppState, trace: Trace, error: ApiError) -> ApiError {
+    state.log.push(trace.finish(Ending {
+        status: error.status_code().as_u16(),
+        row: None,
+        outcome: "failed",
+        error: Some(error.to_string()),
+        ttft: None,
+        tokens: None,
+    }));
+    error
 }
 
 fn body_error(rejection: &BytesRejection, limit: usize) -> ApiError {
