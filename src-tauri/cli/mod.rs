@@ -67,6 +67,12 @@ pub async fn serve(cli: Cli) -> Result<(), engine::StartError> {
         );
     }
     let engine = engine::start(cli.engine_options()).await?;
+    if engine.state().access.token.is_some() {
+        output::notice(&format!(
+            "The settings page and /api need a token on this address. Open: {}",
+            engine.admin_url()
+        ));
+    }
     let token = engine.shutdown_token();
     tokio::spawn(async move {
         wait_for_signal().await;

@@ -5,3 +5,8 @@
 pub fn error(message: &dyn std::fmt::Display) {
     eprintln!("modelrelay: error: {message}");
 }
+
+/// A line the user needs to see (stdout), such as the admin address with its token.
+pub fn notice(message: &str) {
+    println!("{message}");
+}

@@ -187,6 +187,20 @@ impl Credentials {
         Ok(())
     }
 
+    /// Every stored key (not env ones), for a config export.
+    pub fn stored_keys(&self) -> Vec<(String, Vec<SecretString>)> {
+        let mut keys: Vec<_> = self
+            .stored
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|(_, keys)| !keys.is_empty())
+            .map(|(account, keys)| (account.clone(), keys.clone()))
+            .collect();
+        keys.sort_by(|a, b| a.0.cmp(&b.0));
+        keys
+    }
+
     pub fn delete_keys(&self, provider: &str) -> Result<(), SecretError> {
         self.store.delete(provider)?;
         self.stored

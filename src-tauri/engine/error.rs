@@ -30,6 +30,14 @@ pub enum ApiError {
     UpstreamFailed(String),
     #[error("{0}")]
     UpstreamTimeout(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    ConfirmationRequired(String),
+    #[error("{0}")]
+    Storage(String),
     #[error("`{method}` is not allowed on `{path}`")]
     MethodNotAllowed { method: String, path: String },
     #[error("no route for `{0}`; this router serves /v1/chat/completions, /v1/models and /health")]
@@ -40,7 +48,12 @@ impl ApiError {
     pub fn status_code(&self) -> StatusCode {
         match self {
             Self::MalformedJson(_) | Self::InvalidRequest { .. } => StatusCode::BAD_REQUEST,
-            Self::ModelNotFound(_) | Self::RouteNotFound(_) => StatusCode::NOT_FOUND,
+            Self::ModelNotFound(_) | Self::RouteNotFound(_) | Self::NotFound(_) => {
+                StatusCode::NOT_FOUND
+            }
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::ConfirmationRequired(_) => StatusCode::BAD_REQUEST,
+            Self::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NoProviderAvailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -58,7 +71,11 @@ impl ApiError {
             | Self::ModelNotFound(_)
             | Self::BodyTooLarge { .. }
             | Self::MethodNotAllowed { .. }
+            | Self::NotFound(_)
+            | Self::Conflict(_)
+            | Self::ConfirmationRequired(_)
             | Self::RouteNotFound(_) => "invalid_request_error",
+            Self::Storage(_) => "server_error",
             Self::RateLimited { .. } => "rate_limit_error",
             Self::NoProviderAvailable(_) | Self::UpstreamFailed(_) | Self::UpstreamTimeout(_) => {
                 "upstream_error"
@@ -79,6 +96,10 @@ impl ApiError {
             Self::UpstreamTimeout(_) => "upstream_timeout",
             Self::RouteNotFound(_) => "not_found",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
+            Self::NotFound(_) => "not_found",
+            Self::Conflict(_) => "conflict",
+            Self::ConfirmationRequired(_) => "confirmation_required",
+            Self::Storage(_) => "storage_failed",
         }
     }
 

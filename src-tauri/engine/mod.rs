@@ -1,5 +1,6 @@
 //! The engine: everything modelrelay does, with no knowledge of any GUI toolkit.
 
+pub mod admin;
 pub mod catalog;
 pub mod config;
 pub mod credentials;
@@ -14,5 +15,6 @@ pub mod routing;
 pub mod secrets;
 pub mod server;
 pub mod state;
+pub mod transfer;
 
 pub use server::{start, EngineOptions, RunningEngine, StartError, DEFAULT_PORT};

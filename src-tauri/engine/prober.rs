@@ -209,7 +209,13 @@ impl Prober {
     }
 
     async fn probe(&self, row: &ModelRow) {
-        let state = &self.state;
+        probe_row(&self.state, row).await;
+    }
+}
+
+/// Probes one row now, records the result in the health book and returns it.
+pub async fn probe_row(state: &AppState, row: &ModelRow) -> AttemptResult {
+    {
         let settings = state.config.settings();
         let started = Instant::now();
         let key = state.credentials.peek_key(&settings, &row.provider.key);
@@ -297,11 +303,12 @@ impl Prober {
             row,
             AttemptReport {
                 source: SampleSource::Probe,
-                outcome: result,
+                outcome: result.clone(),
                 rate,
             },
             Instant::now(),
         );
+        result
     }
 }
 

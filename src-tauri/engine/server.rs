@@ -16,6 +16,7 @@ use crate::engine::config::{ConfigError, ConfigFile, ConfigStore, EnvOverrides, 
 use crate::engine::credentials::Credentials;
 use crate::engine::health::HealthBook;
 use crate::engine::http;
+use crate::engine::http::guard::AccessPolicy;
 use crate::engine::prober::Prober;
 use crate::engine::providers::builtin::{BuiltinCatalog, CatalogDataError};
 use crate::engine::providers::endpoints::OPENAI_COMPATIBLE_PREFIX;
@@ -116,7 +117,7 @@ pub async fn start(options: EngineOptions) -> Result<RunningEngine, StartError> 
         .map_err(|error| StartError::HttpClient(error.to_string()))?;
     let identity = ClientIdentity::new();
     let catalog = CatalogService::new(
-        builtin,
+        builtin.clone(),
         identity.clone(),
         config.subscribe(),
         env,
@@ -140,6 +141,20 @@ pub async fn start(options: EngineOptions) -> Result<RunningEngine, StartError> 
         hint: "",
     })?;
 
+    // Reachable from other machines: the page and /api need a token (configured or new).
+    let admin_token = (!addr.ip().is_loopback()).then(|| {
+        settings
+            .admin_token
+            .clone()
+            .filter(|t| !t.trim().is_empty())
+            .unwrap_or_else(|| {
+                format!(
+                    "{}{}",
+                    uuid::Uuid::new_v4().simple(),
+                    uuid::Uuid::new_v4().simple()
+                )
+            })
+    });
     let state = Arc::new(AppState {
         config,
         catalog: catalog.clone(),
@@ -154,6 +169,9 @@ pub async fn start(options: EngineOptions) -> Result<RunningEngine, StartError> 
         started_unix: SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
+        bind: addr,
+        access: AccessPolicy::for_bind(addr, admin_token.clone()),
+        builtin,
     });
     let shutdown = CancellationToken::new();
     let app = http::router(state.clone());
@@ -192,6 +210,15 @@ impl RunningEngine {
 
     pub fn state(&self) -> &Arc<AppState> {
         &self.state
+    }
+
+    /// The page's address, with the admin token when one is required (print it once).
+    pub fn admin_url(&self) -> String {
+        let base = format!("http://{}/", self.state.public_host());
+        match &self.state.access.token {
+            Some(token) => format!("{base}?token={token}"),
+            None => base,
+        }
     }
 
     /// Cancelling this token starts a graceful shutdown.

@@ -1,6 +1,7 @@
 //! `AppState`: everything a request handler may use, injected (never global), so several
 //! engines can run in one process.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -8,6 +9,8 @@ use crate::engine::catalog::CatalogService;
 use crate::engine::config::ConfigStore;
 use crate::engine::credentials::Credentials;
 use crate::engine::health::HealthBook;
+use crate::engine::http::guard::AccessPolicy;
+use crate::engine::providers::builtin::BuiltinCatalog;
 use crate::engine::providers::headers::ClientIdentity;
 use crate::engine::requestlog::RequestLog;
 
@@ -27,4 +30,21 @@ pub struct AppState {
     pub started_at: Instant,
     /// Start time in Unix seconds, the `created` of `/v1/models` entries.
     pub started_unix: u64,
+    /// The address the router listens on.
+    pub bind: SocketAddr,
+    /// Who may use the page and `/api`.
+    pub access: AccessPolicy,
+    pub builtin: Arc<BuiltinCatalog>,
+}
+
+impl AppState {
+    /// `host:port` clients should use: loopback unless bound to one specific other address.
+    pub fn public_host(&self) -> String {
+        let port = self.bind.port();
+        match self.bind.ip() {
+            ip if ip.is_loopback() || ip.is_unspecified() => format!("127.0.0.1:{port}"),
+            std::net::IpAddr::V4(v4) => format!("{v4}:{port}"),
+            std::net::IpAddr::V6(v6) => format!("[{v6}]:{port}"),
+        }
+    }
 }

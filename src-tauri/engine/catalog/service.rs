@@ -177,6 +177,47 @@ impl CatalogService {
         self.rebuild();
     }
 
+    /// Runs discovery for one provider now; returns how many models it listed.
+    pub async fn refresh_provider(&self, key: &str) -> Result<usize, String> {
+        let provider = self
+            .current()
+            .provider(key)
+            .cloned()
+            .ok_or_else(|| format!("no provider `{key}`"))?;
+        if provider.discovery == DiscoveryKind::None {
+            return Ok(self
+                .current()
+                .rows
+                .iter()
+                .filter(|r| r.provider.key == key)
+                .count());
+        }
+        let settings = self.settings.borrow().clone();
+        let api_key = self.credentials.peek_key(&settings, key);
+        let result = discover(&self.http, &provider, api_key.as_ref(), &self.identity).await;
+        let now = Instant::now();
+        let outcome = {
+            let mut records = self.lock_records();
+            let record = records.entry(key.to_string()).or_default();
+            record.last_attempt = Some(now);
+            match result {
+                Ok(models) => {
+                    let count = models.len();
+                    record.models = models;
+                    record.last_success = Some(now);
+                    record.last_error = None;
+                    Ok(count)
+                }
+                Err(error) => {
+                    record.last_error = Some(error.to_string());
+                    Err(error.to_string())
+                }
+            }
+        };
+        self.rebuild();
+        outcome
+    }
+
     /// The background loop: discovery on schedule, rebuild on every settings change.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
         let mut settings = self.settings.clone();

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::engine::providers::ModelRow;
@@ -61,11 +62,22 @@ pub struct RowHealthView {
     pub circuit_open: bool,
 }
 
-#[derive(Default)]
 pub struct HealthBook {
     rows: Mutex<HashMap<String, RowHealth>>,
     /// Account-wide free pools that are spent (OpenRouter's daily free requests).
     pools: Mutex<HashMap<String, (Instant, Window)>>,
+    /// Bumped on every recorded attempt, so live views know to refresh.
+    changes: watch::Sender<u64>,
+}
+
+impl Default for HealthBook {
+    fn default() -> Self {
+        Self {
+            rows: Mutex::default(),
+            pools: Mutex::default(),
+            changes: watch::channel(0).0,
+        }
+    }
 }
 
 /// A later, longer cooldown extends the deadline; a shorter one never shortens it.
@@ -121,7 +133,17 @@ impl HealthBook {
         health.breaker.admit(now) != Admission::No
     }
 
+    /// Changes whenever an attempt is recorded.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
     pub fn record(&self, row: &ModelRow, report: AttemptReport, now: Instant) {
+        self.record_quietly(row, report, now);
+        self.changes.send_modify(|version| *version += 1);
+    }
+
+    fn record_quietly(&self, row: &ModelRow, report: AttemptReport, now: Instant) {
         let mut rows = self.lock_rows();
         let health = rows.entry(row.row_id()).or_default();
         let mut sample = Sample {
@@ -217,6 +239,7 @@ impl HealthBook {
     /// Forgets a row's history (after an unban or a key change).
     pub fn reset(&self, row_id: &str) {
         self.lock_rows().remove(row_id);
+        self.changes.send_modify(|version| *version += 1);
     }
 }
 

@@ -1,24 +1,45 @@
-//! The HTTP edge: routes, body limits and the thin handlers that call into the engine.
+//! The HTTP edge: routes, body limit, security layers and the thin handlers that call into
+//! the engine. `/v1` is the OpenAI API; `/` and `/api` are the page and its admin API.
 
-mod chat;
+pub mod chat;
+pub mod guard;
 mod health;
 mod models;
+mod ui;
 
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, Uri};
+use axum::middleware;
 use axum::routing::{get, post};
 use axum::Router;
 
+use crate::engine::admin;
 use crate::engine::error::ApiError;
 use crate::engine::state::AppState;
 
 pub fn router(state: Arc<AppState>) -> Router {
     let body_limit = state.config.settings().max_body_bytes();
-    Router::new()
+    let openai = Router::new()
         .route("/v1/chat/completions", post(chat::chat_completions))
         .route("/v1/models", get(models::list_models))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            guard::guard_router,
+        ));
+    let admin = Router::new()
+        .nest("/api", admin::router())
+        .route("/", get(ui::index))
+        .route("/{file}", get(ui::asset))
+        .layer(middleware::from_fn(guard::require_json))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            guard::guard_admin,
+        ));
+    Router::new()
+        .merge(openai)
+        .merge(admin)
         .route("/health", get(health::health))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
