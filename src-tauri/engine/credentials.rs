@@ -233,6 +233,7 @@ impl Credentials {
         };
         let pool = self.pool(settings, provider);
         KeyStatus {
+            set: !pool.is_empty(),
             source,
             count: pool.len(),
             hint: pool.first().map(|key| mask(key.expose_secret())),
@@ -243,6 +244,7 @@ impl Credentials {
 /// What the UI may know about a provider's key: never the key.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct KeyStatus {
+    pub set: bool,
     pub source: Option<&'static str>,
     pub count: usize,
     pub hint: Option<String>,

@@ -315,7 +315,7 @@ pub async fn set_key(
         .map_err(|error| ApiError::Storage(error.to_string()))?;
     after_key_change(&state, &key);
     Ok(Json(
-        json!({"key": state.credentials.key_status(&state.config.settings(), &key)}),
+        json!({"apiKey": state.credentials.key_status(&state.config.settings(), &key)}),
     ))
 }
 
@@ -335,7 +335,7 @@ pub async fn delete_key(
     }))?;
     after_key_change(&state, &key);
     Ok(Json(
-        json!({"key": state.credentials.key_status(&state.config.settings(), &key)}),
+        json!({"apiKey": state.credentials.key_status(&state.config.settings(), &key)}),
     ))
 }
 
@@ -417,7 +417,7 @@ pub async fn list_endpoints(State(state): State<Arc<AppState>>) -> Json<Value> {
             json!({
                 "id": p["id"], "key": p["key"], "name": p["name"], "baseUrl": p["baseUrl"],
                 "modelId": p["modelId"], "group": p["group"], "discoverModels": p["discoverModels"],
-                "enabled": p["enabled"], "apiKey": {"set": p["key"]["set"], "hint": p["key"]["hint"]},
+                "enabled": p["enabled"], "apiKey": {"set": p["apiKey"]["set"], "hint": p["apiKey"]["hint"]},
             })
         })
         .collect();

@@ -2,6 +2,7 @@
 //! sent at most once a second, whenever health, catalog or settings change; log entries as
 //! they happen.
 
+use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,7 +28,7 @@ struct Feed {
     catalog: watch::Receiver<Arc<Catalog>>,
     settings: watch::Receiver<Arc<Settings>>,
     log: broadcast::Receiver<LogEntry>,
-    queue: Vec<Event>,
+    queue: VecDeque<Event>,
     models_due: bool,
     last_models: Instant,
 }
@@ -39,7 +40,7 @@ fn event(name: &str, data: &serde_json::Value) -> Event {
 impl Feed {
     async fn next(&mut self) -> Option<Event> {
         loop {
-            if let Some(event) = self.queue.pop() {
+            if let Some(event) = self.queue.pop_front() {
                 return Some(event);
             }
             let send_models_at = self.last_models + MODELS_EVERY;
@@ -48,23 +49,23 @@ impl Feed {
                 changed = self.catalog.changed() => {
                     changed.ok()?;
                     self.models_due = true;
-                    self.queue.push(event("providers", &views::providers(&self.state)));
+                    self.queue.push_back(event("providers", &views::providers(&self.state)));
                 }
                 changed = self.settings.changed() => {
                     changed.ok()?;
                     self.models_due = true;
-                    self.queue.push(event("providers", &views::providers(&self.state)));
-                    self.queue.push(event("settings", &views::settings(&self.state)));
+                    self.queue.push_back(event("providers", &views::providers(&self.state)));
+                    self.queue.push_back(event("settings", &views::settings(&self.state)));
                 }
                 entry = self.log.recv() => match entry {
-                    Ok(entry) => self.queue.push(event("log", &serde_json::json!(entry))),
+                    Ok(entry) => self.queue.push_back(event("log", &serde_json::json!(entry))),
                     Err(broadcast::error::RecvError::Lagged(_)) => {}
                     Err(broadcast::error::RecvError::Closed) => return None,
                 },
                 () = tokio::time::sleep_until(send_models_at), if self.models_due => {
                     self.models_due = false;
                     self.last_models = Instant::now();
-                    self.queue.push(event("models", &views::models(&self.state)));
+                    self.queue.push_back(event("models", &views::models(&self.state)));
                 }
             }
         }
@@ -79,11 +80,11 @@ pub async fn events(
         catalog: state.catalog.subscribe(),
         settings: state.config.subscribe(),
         log: state.log.subscribe(),
-        queue: vec![
+        queue: VecDeque::from([
             event("providers", &views::providers(&state)),
             event("settings", &views::settings(&state)),
             event("models", &views::models(&state)),
-        ],
+        ]),
         models_due: false,
         last_models: Instant::now(),
         state,

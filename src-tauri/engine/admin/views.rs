@@ -231,7 +231,7 @@ pub fn providers(state: &AppState) -> Value {
                 "baseUrl": provider.base_url,
                 "defaultBaseUrl": default_base,
                 "auth": match provider.auth { AuthMode::Required => "required", AuthMode::Optional => "optional" },
-                "key": state.credentials.key_status(&settings, &provider.key),
+                "apiKey": state.credentials.key_status(&settings, &provider.key),
                 "signupUrl": provider.signup_url,
                 "pingIntervalMinutes": settings.ping_interval(&provider.key).as_secs_f64() / 60.0,
                 "priority": provider.priority,
