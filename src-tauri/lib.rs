@@ -24,4 +24,6 @@
 //! 6. A config file that cannot be parsed is never overwritten; saves are atomic.
 
 pub mod cli;
+#[cfg(feature = "desktop")]
+pub mod desktop;
 pub mod engine;

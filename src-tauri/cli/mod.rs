@@ -12,6 +12,7 @@ use crate::engine::{self, EngineOptions, DEFAULT_PORT};
 #[derive(Debug, Parser)]
 #[command(
     name = "modelrelay",
+    args_conflicts_with_subcommands = false,
     version,
     about = "Local OpenAI-compatible router for free coding models",
     long_about = "Runs an OpenAI-compatible router on 127.0.0.1:7352. Point agents at \
@@ -36,9 +37,26 @@ pub struct Cli {
     /// Run without the desktop window and tray (the only mode of a headless build).
     #[arg(long)]
     pub headless: bool,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands; without one, modelrelay runs the router.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Print shell completions for bash, zsh, fish, elvish or powershell.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 impl Cli {
+    /// Desktop builds open the tray app unless a command or `--headless` says otherwise.
+    pub fn runs_desktop(&self) -> bool {
+        self.command.is_none() && !self.headless
+    }
+
     pub fn engine_options(&self) -> EngineOptions {
         let mut options = EngineOptions::new(
             self.config
@@ -55,6 +73,39 @@ impl Cli {
             .filter(|b| !b.is_empty())
             .collect();
         options
+    }
+}
+
+/// Sets up logging to stderr; `RUST_LOG` overrides the default level.
+pub fn init_logging(_cli: &Cli) {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Runs a command, or the headless router when there is none.
+pub fn run(cli: Cli) -> std::process::ExitCode {
+    let result = match cli.command {
+        Some(Command::Completions { shell }) => {
+            output::completions(shell);
+            Ok(())
+        }
+        None => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|error| error.to_string())
+            .and_then(|runtime| runtime.block_on(serve(cli)).map_err(|error| error.to_string())),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(message) => {
+            output::error(&message);
+            std::process::ExitCode::FAILURE
+        }
     }
 }
 

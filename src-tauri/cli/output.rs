@@ -10,3 +10,10 @@ pub fn error(message: &dyn std::fmt::Display) {
 pub fn notice(message: &str) {
     println!("{message}");
 }
+
+/// Shell completions generated from the command-line definition.
+pub fn completions(shell: clap_complete::Shell) {
+    use clap::CommandFactory;
+    let mut command = super::Cli::command();
+    clap_complete::generate(shell, &mut command, "modelrelay", &mut std::io::stdout());
+}
