@@ -10,6 +10,10 @@
 //!   - `providers` knows upstreams (URLs, auth, discovery); `catalog` groups their rows.
 //!   - `config` owns `~/.modelrelay.json`; `credentials` hands out API keys.
 //! - `cli/` — the command line (argument parsing and the only place that prints).
+//! - `system/` — the desktop app's logic that needs no GUI: the OS start-on-login entry, the
+//!   tray's menu model, and the handlers the shell calls on the engine.
+//! - `desktop/` (feature `desktop`) — the Tauri shell: tray, settings window, autostart,
+//!   updater and single-instance plugins, translating GUI events into `system::shell` calls.
 //!
 //! # Invariants
 //! 1. The engine builds and tests without the desktop libraries and never names the shell.
@@ -27,3 +31,4 @@ pub mod cli;
 #[cfg(feature = "desktop")]
 pub mod desktop;
 pub mod engine;
+pub mod system;
