@@ -17,3 +17,42 @@ pub fn completions(shell: clap_complete::Shell) {
     let mut command = super::Cli::command();
     clap_complete::generate(shell, &mut command, "modelrelay", &mut std::io::stdout());
 }
+
+/// One line of a command's normal output (stdout).
+pub fn line(message: &str) {
+    println!("{message}");
+}
+
+/// A warning the user should read (stderr), such as "this token contains your keys".
+pub fn warning(message: &str) {
+    eprintln!("modelrelay: warning: {message}");
+}
+
+/// A plain-text table with aligned columns.
+pub fn table(headers: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            if let Some(width) = widths.get_mut(i) {
+                *width = (*width).max(cell.chars().count());
+            }
+        }
+    }
+    let render = |cells: Vec<String>| {
+        cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<width$}", width = widths.get(i).copied().unwrap_or(0)))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
+    println!(
+        "{}",
+        render(headers.iter().map(|h| h.to_string()).collect())
+    );
+    for row in rows {
+        println!("{}", render(row.clone()));
+    }
+}

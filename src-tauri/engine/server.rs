@@ -19,10 +19,11 @@ use crate::engine::http;
 use crate::engine::http::guard::AccessPolicy;
 use crate::engine::prober::Prober;
 use crate::engine::providers::builtin::{BuiltinCatalog, CatalogDataError};
-use crate::engine::providers::endpoints::OPENAI_COMPATIBLE_PREFIX;
 use crate::engine::providers::headers::ClientIdentity;
 use crate::engine::requestlog::RequestLog;
-use crate::engine::secrets::{default_store, migrate_keys_out_of_config, SecretStore};
+use crate::engine::secrets::{
+    default_store, known_accounts, migrate_keys_out_of_config, SecretStore,
+};
 use crate::engine::state::AppState;
 
 pub const DEFAULT_PORT: u16 = 7352;
@@ -269,16 +270,6 @@ fn load_credentials(
         ),
         Err(error) => tracing::warn!("{error}"),
     }
-    let settings = config.settings();
-    let mut accounts: Vec<String> = builtin.providers.iter().map(|p| p.key.clone()).collect();
-    accounts.extend(
-        settings
-            .providers
-            .keys()
-            .filter(|key| key.starts_with(OPENAI_COMPATIBLE_PREFIX))
-            .cloned(),
-    );
-    accounts.push(crate::engine::config::DEFAULT_OPENAI_COMPATIBLE.to_string());
-    accounts.dedup();
+    let accounts = known_accounts(builtin, &config.settings());
     Credentials::load(env, store, &accounts)
 }

@@ -6,6 +6,11 @@ use base64::Engine;
 use serde_json::{Map, Value};
 
 pub const TOKEN_PREFIX: &str = "mrconf:v1:";
+/// An encrypted token: `mrconf:v1e:` + base64url(salt ‖ nonce ‖ ChaCha20-Poly1305 ciphertext),
+/// the key derived from a passphrase with Argon2id.
+pub const SEALED_PREFIX: &str = "mrconf:v1e:";
+const SALT_LEN: usize = 16;
+const NONCE_LEN: usize = 12;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TokenError {
@@ -19,6 +24,73 @@ pub enum TokenError {
     NotJson(String),
     #[error("the token's config must be a JSON object")]
     NotAnObject,
+    #[error("this token is encrypted; pass the passphrase it was exported with (--passphrase)")]
+    NeedsPassphrase,
+    #[error("the passphrase is wrong or the token was damaged")]
+    WrongPassphrase,
+    #[error("could not encrypt the token: {0}")]
+    Crypto(String),
+}
+
+fn derive_key(passphrase: &str, salt: &[u8]) -> Result<[u8; 32], TokenError> {
+    let mut key = [0u8; 32];
+    argon2::Argon2::default()
+        .hash_password_into(passphrase.as_bytes(), salt, &mut key)
+        .map_err(|error| TokenError::Crypto(error.to_string()))?;
+    Ok(key)
+}
+
+/// Encrypts a config document with a passphrase.
+pub fn seal_token(config: &Map<String, Value>, passphrase: &str) -> Result<String, TokenError> {
+    use chacha20poly1305::aead::{Aead, KeyInit};
+    let mut random = [0u8; SALT_LEN + NONCE_LEN];
+    getrandom::getrandom(&mut random).map_err(|error| TokenError::Crypto(error.to_string()))?;
+    let (salt, nonce) = random.split_at(SALT_LEN);
+    let key = derive_key(passphrase, salt)?;
+    let cipher = chacha20poly1305::ChaCha20Poly1305::new(&key.into());
+    let plaintext = serde_json::to_vec(config).unwrap_or_default();
+    let sealed = cipher
+        .encrypt(
+            chacha20poly1305::Nonce::from_slice(nonce),
+            plaintext.as_slice(),
+        )
+        .map_err(|error| TokenError::Crypto(error.to_string()))?;
+    let mut out = random.to_vec();
+    out.extend_from_slice(&sealed);
+    Ok(format!("{SEALED_PREFIX}{}", URL_SAFE_NO_PAD.encode(out)))
+}
+
+/// Whether a token needs a passphrase.
+pub fn is_sealed(input: &str) -> bool {
+    input.trim().starts_with(SEALED_PREFIX)
+}
+
+/// Reads any token; `passphrase` is needed (and used) only for sealed ones.
+pub fn open_token(input: &str, passphrase: Option<&str>) -> Result<Map<String, Value>, TokenError> {
+    use chacha20poly1305::aead::{Aead, KeyInit};
+    let text: String = input.chars().filter(|c| !c.is_whitespace()).collect();
+    let Some(payload) = text.strip_prefix(SEALED_PREFIX) else {
+        return decode_token(input);
+    };
+    let passphrase = passphrase.ok_or(TokenError::NeedsPassphrase)?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(payload)
+        .map_err(|_| TokenError::NotBase64)?;
+    if bytes.len() <= SALT_LEN + NONCE_LEN {
+        return Err(TokenError::WrongPassphrase);
+    }
+    let (salt, rest) = bytes.split_at(SALT_LEN);
+    let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
+    let key = derive_key(passphrase, salt)?;
+    let cipher = chacha20poly1305::ChaCha20Poly1305::new(&key.into());
+    let plaintext = cipher
+        .decrypt(chacha20poly1305::Nonce::from_slice(nonce), ciphertext)
+        .map_err(|_| TokenError::WrongPassphrase)?;
+    match serde_json::from_slice::<Value>(&plaintext) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(TokenError::NotAnObject),
+        Err(error) => Err(TokenError::NotJson(error.to_string())),
+    }
 }
 
 /// Encodes a whole config document (keys included: the caller warns about that).
@@ -175,6 +247,28 @@ mod tests {
             decode_token(&format!("{TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode("[1]"))),
             Err(TokenError::NotAnObject)
         );
+    }
+
+    #[test]
+    fn sealed_tokens_need_the_right_passphrase() {
+        let config = map(json!({"apiKeys": {"groq": "gsk_secret"}}));
+        let sealed = seal_token(&config, "correct horse").unwrap();
+        assert!(is_sealed(&sealed));
+        assert!(!sealed.contains("gsk_secret"));
+        assert_eq!(open_token(&sealed, Some("correct horse")).unwrap(), config);
+        assert_eq!(
+            open_token(&sealed, Some("wrong")),
+            Err(TokenError::WrongPassphrase)
+        );
+        assert_eq!(open_token(&sealed, None), Err(TokenError::NeedsPassphrase));
+        assert_eq!(
+            open_token(&encode_token(&config), None).unwrap(),
+            config,
+            "plain tokens still open"
+        );
+        let mut damaged = sealed.clone();
+        damaged.pop();
+        assert!(open_token(&damaged, Some("correct horse")).is_err());
     }
 
     #[test]

@@ -143,6 +143,8 @@ struct Shared {
     models: Mutex<Vec<String>>,
     /// Ollama-native models: name, configured `num_ctx`, model maximum.
     ollama: Mutex<Vec<OllamaModel>>,
+    /// When set, requests without `Authorization: Bearer <this>` get a 401.
+    required_key: Mutex<Option<String>>,
     /// Connections whose answer is still being produced (for cancellation tests).
     open_streams: Arc<std::sync::atomic::AtomicUsize>,
 }
@@ -202,6 +204,12 @@ impl FakeUpstream {
         self
     }
 
+    /// Refuse requests that do not carry this bearer key, like a real provider.
+    pub fn require_bearer(&self, key: &str) -> &Self {
+        *self.shared.required_key.lock().unwrap() = Some(key.to_string());
+        self
+    }
+
     /// What `GET /v1/models` lists, in addition to scripted models.
     pub fn list_models(&self, ids: &[&str]) -> &Self {
         self.shared
@@ -240,12 +248,26 @@ impl FakeUpstream {
     }
 }
 
-async fn models(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> axum::Json<Value> {
+fn refused(shared: &Shared, headers: &HeaderMap) -> Option<Response> {
+    let required = shared.required_key.lock().unwrap().clone()?;
+    let presented = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    (presented != format!("Bearer {required}")).then(|| {
+        json_response(401, &json!({"error": {"message": "Invalid API Key", "type": "invalid_request_error", "code": "invalid_api_key"}}).to_string())
+    })
+}
+
+async fn models(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
     shared.received.lock().unwrap().push(Received {
         path: "/v1/models".into(),
-        headers,
+        headers: headers.clone(),
         body: Bytes::new(),
     });
+    if let Some(refusal) = refused(&shared, &headers) {
+        return refusal;
+    }
     let data: Vec<Value> = shared
         .models
         .lock()
@@ -253,7 +275,7 @@ async fn models(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> axum::
         .iter()
         .map(|id| json!({"id": id, "object": "model", "owned_by": "fake"}))
         .collect();
-    axum::Json(json!({"object": "list", "data": data}))
+    axum::response::IntoResponse::into_response(axum::Json(json!({"object": "list", "data": data})))
 }
 
 async fn ollama_tags(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> axum::Json<Value> {
@@ -324,9 +346,12 @@ impl Drop for OpenGuard {
 async fn chat(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
     shared.received.lock().unwrap().push(Received {
         path: "/v1/chat/completions".into(),
-        headers,
+        headers: headers.clone(),
         body: body.clone(),
     });
+    if let Some(refusal) = refused(&shared, &headers) {
+        return refusal;
+    }
     let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let model = request["model"].as_str().unwrap_or("").to_string();
     let stream = request["stream"].as_bool().unwrap_or(false);

@@ -47,6 +47,21 @@ pub struct Settings {
 pub struct AutoUpdate {
     pub enabled: bool,
     pub interval_hours: f64,
+    /// Where the signed update manifest lives (`DEFAULT_UPDATE_ENDPOINT` when absent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+}
+
+/// The update manifest the desktop updater and `modelrelay update` read by default.
+pub const DEFAULT_UPDATE_ENDPOINT: &str = "https://releases.modelrelay.dev/latest.json";
+
+impl AutoUpdate {
+    pub fn endpoint(&self) -> String {
+        self.endpoint
+            .clone()
+            .filter(|e| !e.trim().is_empty())
+            .unwrap_or_else(|| DEFAULT_UPDATE_ENDPOINT.to_string())
+    }
 }
 
 impl Default for AutoUpdate {
@@ -54,6 +69,7 @@ impl Default for AutoUpdate {
         Self {
             enabled: true,
             interval_hours: 24.0,
+            endpoint: None,
         }
     }
 }

@@ -77,6 +77,29 @@ pub fn key_file_beside(config_path: &Path) -> PathBuf {
     config_path.with_file_name(format!("{stem}-keys.json"))
 }
 
+/// Every account a key may be stored under: the built-in providers, the configured
+/// OpenAI-compatible endpoints and the legacy default endpoint.
+pub fn known_accounts(
+    builtin: &crate::engine::providers::builtin::BuiltinCatalog,
+    settings: &crate::engine::config::Settings,
+) -> Vec<String> {
+    let mut accounts: Vec<String> = builtin.providers.iter().map(|p| p.key.clone()).collect();
+    accounts.extend(
+        settings
+            .providers
+            .keys()
+            .chain(settings.api_keys.keys())
+            .filter(|key| {
+                key.starts_with(crate::engine::providers::endpoints::OPENAI_COMPATIBLE_PREFIX)
+            })
+            .cloned(),
+    );
+    accounts.push(crate::engine::config::DEFAULT_OPENAI_COMPATIBLE.to_string());
+    accounts.sort();
+    accounts.dedup();
+    accounts
+}
+
 /// The OS keychain when it answers, else the private key file with one warning.
 /// `MODELRELAY_KEY_STORE=file` skips the keychain.
 pub fn default_store(config_path: &Path, prefer_file: bool) -> Arc<dyn SecretStore> {
