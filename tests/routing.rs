@@ -397,3 +397,42 @@ async fn probes_measure_idle_rows_with_tiny_requests_and_skip_keyless_ones() {
         "rows without a key are never probed"
     );
 }
+
+#[tokio::test]
+async fn a_spent_openrouter_account_cools_every_openrouter_row() {
+    let fake = FakeUpstream::start().await;
+    fake.otherwise(Script::status(429, "Rate limit exceeded").header("retry-after", "5"));
+    fake.key_info(json!({"data": {"limit": 10.0, "limit_remaining": 0.0, "usage": 10.0}}));
+    let router = start_router(json!({
+        "providers": {"openrouter": {"baseUrl": fake.base_url()}},
+        "apiKeys": {"openrouter": "sk-or-0123456789"}
+    }))
+    .await;
+    let first = router
+        .chat(user_message("openrouter/qwen/qwen3-coder:free", false))
+        .await;
+    assert_eq!(first.status(), 429);
+    eventually("the key endpoint is asked", async || {
+        fake.received().iter().any(|r| r.path == "/v1/key")
+    })
+    .await;
+    let calls = fake.chat_requests().len();
+    let other_row = router
+        .chat(user_message("openrouter/openai/gpt-oss-120b:free", false))
+        .await;
+    assert_eq!(other_row.status(), 429);
+    let retry_after: u64 = other_row.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        retry_after > 60,
+        "the daily pool resets at midnight UTC, not in seconds: {retry_after}"
+    );
+    assert_eq!(
+        fake.chat_requests().len(),
+        calls,
+        "a row of a spent account is not tried"
+    );
+}

@@ -143,6 +143,8 @@ struct Shared {
     models: Mutex<Vec<String>>,
     /// Ollama-native models: name, configured `num_ctx`, model maximum.
     ollama: Mutex<Vec<OllamaModel>>,
+    /// What `GET /v1/key` answers (OpenRouter's key endpoint).
+    key_info: Mutex<Option<Value>>,
     /// When set, requests without `Authorization: Bearer <this>` get a 401.
     required_key: Mutex<Option<String>>,
     /// Connections whose answer is still being produced (for cancellation tests).
@@ -167,6 +169,7 @@ impl FakeUpstream {
         let app = Router::new()
             .route("/v1/chat/completions", post(chat))
             .route("/v1/models", get(models))
+            .route("/v1/key", get(key_info))
             .route("/api/tags", get(ollama_tags))
             .route("/api/show", post(ollama_show))
             .with_state(shared.clone());
@@ -201,6 +204,12 @@ impl FakeUpstream {
     /// The answer for models without a script.
     pub fn otherwise(&self, script: Script) -> &Self {
         *self.shared.fallback.lock().unwrap() = Some(script);
+        self
+    }
+
+    /// What OpenRouter's key endpoint (`GET /v1/key`) answers.
+    pub fn key_info(&self, info: Value) -> &Self {
+        *self.shared.key_info.lock().unwrap() = Some(info);
         self
     }
 
@@ -276,6 +285,18 @@ async fn models(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Respon
         .map(|id| json!({"id": id, "object": "model", "owned_by": "fake"}))
         .collect();
     axum::response::IntoResponse::into_response(axum::Json(json!({"object": "list", "data": data})))
+}
+
+async fn key_info(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    shared.received.lock().unwrap().push(Received {
+        path: "/v1/key".into(),
+        headers,
+        body: Bytes::new(),
+    });
+    match shared.key_info.lock().unwrap().clone() {
+        Some(info) => json_response(200, &info.to_string()),
+        None => json_response(404, &json!({"error": "no key info"}).to_string()),
+    }
 }
 
 async fn ollama_tags(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> axum::Json<Value> {

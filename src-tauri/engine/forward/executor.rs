@@ -275,9 +275,48 @@ async fn send(
                 choice.index,
                 Instant::now(),
             );
+            if row.provider.key == "openrouter" {
+                check_openrouter_account(context, row, choice.key.clone());
+            }
         }
     }
     Ok(outcome)
+}
+
+/// After an OpenRouter 429, asks its key endpoint (in the background) whether the whole
+/// account's free quota is spent; if so every OpenRouter row is skipped until the reset.
+fn check_openrouter_account(
+    context: &ForwardContext<'_>,
+    row: &Arc<ModelRow>,
+    key: secrecy::SecretString,
+) {
+    let (http, health, row) = (context.http.clone(), context.health.clone(), row.clone());
+    tokio::spawn(async move {
+        let now_unix = crate::engine::requestlog::unix_ms() / 1000;
+        let Some(rate) = crate::engine::providers::openrouter::fetch_key_limits(
+            &http,
+            &row.provider,
+            &key,
+            now_unix,
+        )
+        .await
+        else {
+            return;
+        };
+        if rate.exhausted_for.is_some() {
+            health.record(
+                &row,
+                AttemptReport {
+                    source: SampleSource::Traffic,
+                    outcome: AttemptResult::RateLimited {
+                        message: "the OpenRouter account's free quota is spent".into(),
+                    },
+                    rate: Some(rate),
+                },
+                Instant::now(),
+            );
+        }
+    });
 }
 
 /// A single 500 is retried once on the same row; a short 429 is waited out on the same row

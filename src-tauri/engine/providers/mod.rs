@@ -5,6 +5,7 @@ pub mod builtin;
 pub mod discovery;
 pub mod endpoints;
 pub mod headers;
+pub mod openrouter;
 pub mod url;
 
 use std::sync::Arc;
