@@ -281,6 +281,7 @@ pub async fn serve(cli: Cli) -> Result<(), StartError> {
             cli.bind
         );
     }
+    let signals = ShutdownSignals::register();
     let engine = engine::start(cli.engine_options()).await?;
     if engine.state().access.token.is_some() {
         output::notice(&format!(
@@ -290,7 +291,7 @@ pub async fn serve(cli: Cli) -> Result<(), StartError> {
     }
     let token = engine.shutdown_token();
     tokio::spawn(async move {
-        wait_for_signal().await;
+        signals.wait().await;
         tracing::info!("shutting down; letting in-flight requests finish");
         token.cancel();
     });
@@ -298,27 +299,44 @@ pub async fn serve(cli: Cli) -> Result<(), StartError> {
     Ok(())
 }
 
-async fn wait_for_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
+/// Ctrl-C and SIGTERM, registered before the router starts so an early signal is never lost
+/// to the default handler (which would kill the process without a graceful stop).
+struct ShutdownSignals {
     #[cfg(unix)]
-    {
-        let terminate = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut signal) => {
-                    signal.recv().await;
-                }
-                Err(_) => std::future::pending::<()>().await,
-            }
-        };
-        tokio::select! {
-            () = ctrl_c => {},
-            () = terminate => {},
+    terminate: Option<tokio::signal::unix::Signal>,
+}
+
+impl ShutdownSignals {
+    fn register() -> Self {
+        Self {
+            #[cfg(unix)]
+            terminate: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .ok(),
         }
     }
-    #[cfg(not(unix))]
-    ctrl_c.await;
+
+    async fn wait(self) {
+        let ctrl_c = async {
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        #[cfg(unix)]
+        {
+            let terminate = async {
+                match self.terminate {
+                    Some(mut signal) => {
+                        signal.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                () = ctrl_c => {},
+                () = terminate => {},
+            }
+        }
+        #[cfg(not(unix))]
+        ctrl_c.await;
+    }
 }
