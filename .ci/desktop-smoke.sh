@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Desktop smoke test: runs the desktop build under Xvfb in a private D-Bus session with a
 # throwaway HOME, and checks that the router answers, the settings window loads the page
-# (screenshot: target/desktop-smoke.png), start-on-login follows the config, a second launch
-# hands over to the first, a taken port is explained, a display-less start falls back to
-# the headless router, and SIGTERM stops everything with exit code 0 and the port closed.
+# (screenshot: target/desktop-smoke.png), the tray lists the ranking and a click on it pins
+# (with trayer as the tray; target/desktop-tray.png), start-on-login follows the config, a
+# second launch hands over to the first, a taken port is explained, a display-less start
+# falls back to the headless router, and SIGTERM stops everything with exit code 0 and the
+# port closed.
 # Nothing reaches the internet: probes, keyless providers and update checks are off.
 #
 # Usage: .ci/desktop-smoke.sh [path/to/modelrelay]   (default: $CARGO_TARGET_DIR/debug/modelrelay)
-# Needs: Xvfb, dbus-run-session, curl, xdotool, ImageMagick's `import`, python3.
+# Needs: Xvfb, dbus-run-session, curl, xdotool, ImageMagick's `import`, python3; trayer for
+# the tray clicks (skipped without it).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -45,11 +48,43 @@ export RUST_LOG="${RUST_LOG:-info}" NO_AT_BRIDGE=1
 # Belt and braces: checks are off in the config, and a check would go to a closed local port.
 export MODELRELAY_UPDATE_ENDPOINT="http://127.0.0.1:9/latest.json"
 config="$work/modelrelay.json"
-cat >"$config" <<'JSON'
+write_config() { # the two local endpoints point at the fake upstream on port $1
+  cat >"$config" <<JSON
 {"autoPingEnabled": false,
- "providers": {"opencode": {"enabled": false}, "kilocode": {"enabled": false}},
- "autoUpdate": {"enabled": false}}
+ "autoUpdate": {"enabled": false},
+ "providers": {"opencode": {"enabled": false}, "kilocode": {"enabled": false},
+   "openai-compatible:one": {"enabled": true, "name": "One", "baseUrl": "http://127.0.0.1:$1/v1",
+                             "modelId": "first-coder", "discoverModels": false},
+   "openai-compatible:two": {"enabled": true, "name": "Two", "baseUrl": "http://127.0.0.1:$1/v1",
+                             "modelId": "second-coder", "discoverModels": false}}}
 JSON
+}
+
+# A local OpenAI-compatible upstream that answers every chat with "ok" after 50 ms.
+cat >"$work/upstream.py" <<'PY'
+import json, time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+class Upstream(BaseHTTPRequestHandler):
+    def log_message(self, *args): pass
+    def answer(self, body):
+        body = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def do_GET(self):
+        self.answer({"object": "list", "data": []})
+    def do_POST(self):
+        request = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))) or b"{}")
+        time.sleep(0.05)
+        self.answer({"id": "smoke", "object": "chat.completion", "created": 0, "model": request.get("model"),
+                     "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}],
+                     "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
+server = ThreadingHTTPServer(("127.0.0.1", 0), Upstream)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+PY
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 port="$(free_port)"
@@ -76,13 +111,23 @@ reap() {
   wait "$pid" || code=$?
 }
 
-step "Xvfb"
+step "Xvfb, a tray host and a local upstream"
 exec 3>"$work/display"
 Xvfb -displayfd 3 -screen 0 1280x800x24 -nolisten tcp >"$work/xvfb.log" 2>&1 &
 pids+=($!)
 exec 3>&-
 wait_for 10 "Xvfb did not start" test -s "$work/display"
 export DISPLAY=":$(head -n1 "$work/display")"
+# trayer is an XEmbed tray, so the icon can be clicked (without one it is simply invisible).
+if command -v trayer >/dev/null; then
+  trayer --edge top --align right --widthtype pixel --width 120 --heighttype pixel --height 28 \
+    >"$work/trayer.log" 2>&1 &
+  pids+=($!)
+fi
+python3 "$work/upstream.py" >"$work/upstream.port" 2>"$work/upstream.log" &
+pids+=($!)
+wait_for 10 "the local upstream did not start" test -s "$work/upstream.port"
+write_config "$(head -n1 "$work/upstream.port")"
 
 step "start the app on port $port ($DISPLAY)"
 started=$(date +%s%N)
@@ -101,6 +146,28 @@ sleep 6 # let WebKit paint the live data (a debug build is slow)
 mkdir -p "$repo/target"
 import -window root "$repo/target/desktop-smoke.png"
 echo "screenshot: target/desktop-smoke.png"
+
+step "the tray follows the ranking; a click pins"
+api "$base/v1/chat/completions" \
+  -d '{"model": "openai-compatible:two/second-coder", "messages": [{"role": "user", "content": "hi"}]}' \
+  | grep -q '"ok"' || fail "a chat through the router to the local upstream failed"
+if command -v trayer >/dev/null; then
+  wait_for 20 "no tray icon in the tray" xdotool search --classname "tray-icon tray app main"
+  icon="$(xdotool search --classname "tray-icon tray app main" | head -n1)"
+  eval "$(xdotool getwindowgeometry --shell "$icon")"
+  sleep 2 # the menu follows rankings at most once a second
+  xdotool mousemove $((X + WIDTH / 2)) $((Y + HEIGHT / 2)) click 1
+  sleep 1.5
+  import -window root "$repo/target/desktop-tray.png"
+  echo "screenshot: target/desktop-tray.png"
+  # The header line is disabled, so the first Down selects the fastest model.
+  xdotool key Down Return
+  wait_for 10 "clicking the fastest model did not pin it" \
+    sh -c "curl -sf '$base/api/pinned' | grep -q '\"modelId\":\"second-coder\"'"
+  grep -q '"modelId": "second-coder"' "$config" || fail "the pin was not saved in the config file"
+else
+  echo "(trayer is not installed: tray clicks not tested)"
+fi
 
 step "start on login follows the config"
 entry="$HOME/.config/autostart/modelrelay.desktop"

@@ -280,10 +280,13 @@ fn on_menu_event(app: &AppHandle, event: MenuEvent) {
             let Some(slot) = id.strip_prefix("model-").and_then(|i| i.parse().ok()) else {
                 return;
             };
-            let Some(tray) = shell.tray() else { return };
-            let Some(row) = tray.row_at(slot) else { return };
+            // Not on this (the main) thread: a redraw may hold `shown` while it waits for
+            // the main thread to change a menu item.
             spawn_and_refresh(shell, move |shell| async move {
-                shell::pin(&shell.state, &row).await
+                match shell.tray().and_then(|tray| tray.row_at(slot)) {
+                    Some(row) => shell::pin(&shell.state, &row).await,
+                    None => Ok(()),
+                }
             });
         }
     }

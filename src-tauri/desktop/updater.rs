@@ -17,7 +17,8 @@ use crate::system::tray_model::{self, UpdateStatus};
 
 use super::Shell;
 
-/// Overrides the manifest address from `tauri.conf.json` (tests, mirrors, staging).
+/// Overrides the manifest address (tests, mirrors, staging); `autoUpdate.endpoint` in the
+/// config does too, and `tauri.conf.json` holds the default.
 const ENDPOINT_VAR: &str = "MODELRELAY_UPDATE_ENDPOINT";
 /// The first automatic check waits until the app has settled.
 const FIRST_CHECK_AFTER: Duration = Duration::from_secs(60);
@@ -124,7 +125,7 @@ async fn check(app: &AppHandle, shell: &Shell) {
         return;
     }
     set_status(shell, UpdateStatus::Checking);
-    let status = match find_update(app).await {
+    let status = match find_update(app, shell).await {
         Ok(None) => UpdateStatus::UpToDate,
         Ok(Some((update, bytes))) => {
             let version = update.version.clone();
@@ -145,12 +146,19 @@ async fn check(app: &AppHandle, shell: &Shell) {
     shell.updates.checking.store(false, Ordering::SeqCst);
 }
 
-async fn find_update(app: &AppHandle) -> tauri_plugin_updater::Result<Option<(Update, Vec<u8>)>> {
+async fn find_update(
+    app: &AppHandle,
+    shell: &Shell,
+) -> tauri_plugin_updater::Result<Option<(Update, Vec<u8>)>> {
     let mut builder = app.updater_builder().timeout(REQUEST_TIMEOUT);
-    if let Some(endpoint) = std::env::var(ENDPOINT_VAR).ok().filter(|e| !e.is_empty()) {
-        let url = endpoint
-            .parse()
-            .map_err(|_| tauri_plugin_updater::Error::EmptyEndpoints)?;
+    let env_override = std::env::var(ENDPOINT_VAR).ok();
+    let settings = shell.state.config.settings();
+    if let Some(endpoint) = shell::update_endpoint(env_override.as_deref(), &settings.auto_update) {
+        let url = endpoint.parse().map_err(|error| {
+            tauri_plugin_updater::Error::Network(format!(
+                "the update endpoint `{endpoint}` is not a URL ({error}); fix `autoUpdate.endpoint` or {ENDPOINT_VAR}"
+            ))
+        })?;
         builder = builder.endpoints(vec![url])?;
     }
     let Some(update) = builder.build()?.check().await? else {

@@ -80,6 +80,16 @@ pub fn update_interval(auto_update: &AutoUpdate) -> Option<Duration> {
     interval(auto_update.enabled, auto_update.interval_hours)
 }
 
+/// The update manifest's address when it is not the one in `tauri.conf.json`: the
+/// `MODELRELAY_UPDATE_ENDPOINT` variable (`env_override`) first, then `autoUpdate.endpoint`.
+pub fn update_endpoint(env_override: Option<&str>, auto_update: &AutoUpdate) -> Option<String> {
+    env_override
+        .map(str::to_string)
+        .or_else(|| auto_update.endpoint.clone())
+        .map(|endpoint| endpoint.trim().to_string())
+        .filter(|endpoint| !endpoint.is_empty())
+}
+
 fn interval(enabled: bool, hours: f64) -> Option<Duration> {
     if !enabled {
         return None;
@@ -95,6 +105,22 @@ fn interval(enabled: bool, hours: f64) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_update_endpoint_comes_from_the_environment_then_the_config() {
+        let mut auto_update = AutoUpdate::default();
+        assert_eq!(update_endpoint(None, &auto_update), None);
+        auto_update.endpoint = Some(" https://mirror.example/latest.json ".into());
+        assert_eq!(
+            update_endpoint(None, &auto_update).as_deref(),
+            Some("https://mirror.example/latest.json")
+        );
+        assert_eq!(
+            update_endpoint(Some("http://127.0.0.1:9/latest.json"), &auto_update).as_deref(),
+            Some("http://127.0.0.1:9/latest.json")
+        );
+        assert_eq!(update_endpoint(Some(""), &AutoUpdate::default()), None);
+    }
 
     #[test]
     fn autostart_steps_only_when_the_os_differs_from_the_wish() {
