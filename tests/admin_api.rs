@@ -372,7 +372,7 @@ async fn ping_now_probes_one_row() {
         .await;
     assert_eq!(status, 200);
     assert_eq!(result["ok"], true);
-    assert_eq!(fake.chat_requests()[0].json()["max_tokens"], 4);
+    assert_eq!(fake.chat_requests()[0].json()["max_tokens"], 32);
     let (status, _) = router
         .post("/api/models/ping", json!({"modelId": "nope/nope"}))
         .await;

@@ -364,7 +364,7 @@ async fn probes_measure_idle_rows_with_tiny_requests_and_skip_keyless_ones() {
     })
     .await;
     let probe = keyed.chat_requests()[0].json();
-    assert_eq!(probe["max_tokens"], 4);
+    assert_eq!(probe["max_tokens"], 32);
     assert_eq!(probe["stream"], true);
     let row = router
         .engine

@@ -16,5 +16,6 @@ pub mod secrets;
 pub mod server;
 pub mod state;
 pub mod transfer;
+pub mod translate;
 
 pub use server::{start, EngineOptions, RunningEngine, StartError, DEFAULT_PORT};

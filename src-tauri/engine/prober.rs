@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::engine::config::Settings;
 use crate::engine::forward::attempt::{attempt, AttemptRequest, Outcome};
+use crate::engine::forward::sse::SseObserver;
 use crate::engine::health::{Admission, AttemptReport, AttemptResult, SampleSource};
 use crate::engine::providers::headers::provider_headers;
 use crate::engine::providers::{AuthMode, ModelRow, Provider};
@@ -26,7 +27,8 @@ const TICK: Duration = Duration::from_secs(1);
 pub const RECHECK_AFTER_FAILURE: Duration = Duration::from_secs(20);
 const MAX_IN_FLIGHT: usize = 4;
 const PROBE_BUDGET: Duration = Duration::from_secs(20);
-const PROBE_BODY: &str = r#"{"messages":[{"role":"user","content":"Reply with OK."}],"max_tokens":4,"temperature":0,"stream":true}"#;
+/// Enough output (up to 32 tokens) to measure throughput as well as the first token.
+const PROBE_BODY: &str = r#"{"messages":[{"role":"user","content":"Count from 1 to 40, separated by spaces."}],"max_tokens":32,"temperature":0,"stream":true}"#;
 
 /// Probes a provider may send per day: a tenth of a daily quota, a twentieth of a
 /// per-minute quota, or one a minute when no limit is documented.
@@ -233,12 +235,22 @@ pub async fn probe_row(state: &AppState, row: &ModelRow) -> AttemptResult {
         .await;
         let ttft = started.elapsed();
         let (result, rate) = match outcome {
-            Outcome::Stream { mut rest, rate, .. } => {
+            Outcome::Stream {
+                first,
+                mut rest,
+                rate,
+                ..
+            } => {
                 let idle = settings.timeouts.idle();
                 let mut broken = None;
+                let mut observer = SseObserver::default();
+                observer.feed(&first);
                 loop {
                     match tokio::time::timeout(idle, rest.next()).await {
-                        Ok(Some(Ok(_))) => continue,
+                        Ok(Some(Ok(chunk))) => {
+                            observer.feed(&chunk);
+                            continue;
+                        }
                         Ok(None) => break,
                         Ok(Some(Err(_))) | Err(_) => {
                             broken = Some("the probe's stream broke off");
@@ -250,7 +262,7 @@ pub async fn probe_row(state: &AppState, row: &ModelRow) -> AttemptResult {
                     None => AttemptResult::Success {
                         ttft,
                         total: started.elapsed(),
-                        tokens: None,
+                        tokens: Some(observer.tokens()),
                     },
                     Some(message) => AttemptResult::Failure {
                         status: None,
@@ -429,7 +441,7 @@ mod tests {
     fn the_probe_is_a_tiny_streaming_request() {
         let body: serde_json::Value = serde_json::from_slice(&probe_body("org/m\"x")).unwrap();
         assert_eq!(body["model"], "org/m\"x");
-        assert_eq!(body["max_tokens"], 4);
+        assert_eq!(body["max_tokens"], 32);
         assert_eq!(body["stream"], true);
     }
 }

@@ -184,14 +184,22 @@ async fn try_candidates(
                     let last_candidate = index + 1 == candidates.len();
                     let next = decide_after_failure(&failure, retried_same_row, last_candidate);
                     failures.push((row.row_id(), failure));
+                    // A 500 retry must not hit a row whose quota the answer said is spent; a
+                    // short 429 is waited out below, after which its cooldown is over.
+                    let cooling = !failures.last().is_some_and(|(_, f)| f.is_rate_limit())
+                        && context
+                            .health
+                            .condition(row, Instant::now())
+                            .cooling(Instant::now())
+                            .is_some();
                     match next {
-                        Next::SameRow => {
+                        Next::SameRow if !cooling => {
                             retried_same_row = true;
                             if let Some(wait) = failures.last().and_then(|(_, f)| f.retry_after()) {
                                 tokio::time::sleep(wait.min(SHORT_RATE_LIMIT_WAIT)).await;
                             }
                         }
-                        Next::NextRow => break,
+                        Next::SameRow | Next::NextRow => break,
                     }
                 }
                 Ok(Outcome::Rejected { status, body, .. }) if is_context_overflow(&body) => {

@@ -6,7 +6,7 @@ mod executor;
 mod failure;
 mod relay;
 pub mod request;
-mod sse;
+pub mod sse;
 
 pub use executor::{forward_chat, Ending, ForwardContext, Trace};
 pub use failure::{classify_status, error_message_from_body, StatusClass};

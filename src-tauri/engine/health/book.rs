@@ -48,7 +48,24 @@ struct RowHealth {
     breaker: Breaker,
     cooldown: Option<(Instant, Window)>,
     last_rate: Option<RateLimitInfo>,
+    /// When `last_rate` was read: its headroom means nothing after its reset.
+    last_rate_at: Option<Instant>,
     last_error: Option<(Instant, String)>,
+}
+
+/// How long quota headroom is trusted when the provider gave no reset time.
+const HEADROOM_WITHOUT_RESET: Duration = Duration::from_secs(60);
+
+impl RowHealth {
+    /// The quota headroom, while the window it describes is still running.
+    fn headroom(&self, now: Instant) -> Option<f64> {
+        let rate = self.last_rate.as_ref()?;
+        let seen = self.last_rate_at?;
+        let valid_for = rate.reset_requests.unwrap_or(HEADROOM_WITHOUT_RESET);
+        (now.saturating_duration_since(seen) < valid_for)
+            .then(|| rate.headroom())
+            .flatten()
+    }
 }
 
 /// A row's health for display: what the UI and `status` show.
@@ -120,14 +137,18 @@ impl HealthBook {
             ttft_p95_ms: health.stats.ttft_p95(),
             tokens_per_second: health.stats.tokens_per_second_ewma,
             error_rate: health.stats.error_ewma,
-            headroom: health.last_rate.as_ref().and_then(RateLimitInfo::headroom),
+            headroom: health.headroom(now),
             admission: health.breaker.peek(now),
             cooling_until,
         }
     }
 
-    /// Takes the breaker's permission for one request; `false` means skip the row.
+    /// Takes the breaker's permission for one request; `false` means skip the row — also when
+    /// the row (or its account's shared pool) started cooling down after the plan was made.
     pub fn admit(&self, row: &ModelRow, now: Instant) -> bool {
+        if self.condition(row, now).cooling(now).is_some() {
+            return false;
+        }
         let mut rows = self.lock_rows();
         let health = rows.entry(row.row_id()).or_default();
         health.breaker.admit(now) != Admission::No
@@ -207,6 +228,7 @@ impl HealthBook {
                 ));
             }
             health.last_rate = Some(rate);
+            health.last_rate_at = Some(now);
         }
     }
 
@@ -313,6 +335,48 @@ mod tests {
         assert!(
             book.condition(&other, now).cooling(now).is_some(),
             "never tried, already skipped"
+        );
+    }
+
+    #[test]
+    fn a_row_that_starts_cooling_after_planning_is_not_admitted() {
+        let book = HealthBook::default();
+        let row = row("groq", false);
+        let now = Instant::now();
+        assert!(book.admit(&row, now));
+        book.record(&row, limited(30, Window::Minute, false), now);
+        assert!(
+            !book.admit(&row, now),
+            "no request to a row known to be rate-limited"
+        );
+        assert!(book.admit(&row, now + Duration::from_secs(30)));
+    }
+
+    #[test]
+    fn quota_headroom_expires_with_its_window() {
+        let book = HealthBook::default();
+        let row = row("groq", false);
+        let now = Instant::now();
+        let nearly_spent = AttemptReport {
+            source: SampleSource::Traffic,
+            outcome: AttemptResult::Success {
+                ttft: Duration::from_millis(100),
+                total: Duration::from_millis(200),
+                tokens: None,
+            },
+            rate: Some(RateLimitInfo {
+                limit_requests: Some(100),
+                remaining_requests: Some(1),
+                reset_requests: Some(Duration::from_secs(20)),
+                ..RateLimitInfo::default()
+            }),
+        };
+        book.record(&row, nearly_spent, now);
+        assert_eq!(book.condition(&row, now).headroom, Some(0.01));
+        assert_eq!(
+            book.condition(&row, now + Duration::from_secs(20)).headroom,
+            None,
+            "the window reset"
         );
     }
 

@@ -31,6 +31,26 @@ pub async fn chat_completions(
     let settings = state.config.settings();
     let body = body.map_err(|rejection| body_error(&rejection, settings.max_body_bytes()))?;
     let request = ChatRequest::parse(&body)?;
+    route_chat(&state, &settings, request).await
+}
+
+/// True when `model` names something this router serves (an `auto-*` selector, a group or a
+/// row). The translating endpoints route any other name (`claude-sonnet-4-5`) as `auto-fastest`.
+pub fn serves_model(state: &AppState, model: &str) -> bool {
+    let catalog = state.catalog.current();
+    parse_selector(Some(model))
+        .ok()
+        .and_then(|selector| resolve_rows(&catalog, &selector))
+        .is_some()
+}
+
+/// Plans and forwards a parsed chat request: the one path every endpoint shares. The answer is
+/// the upstream's OpenAI response, relayed as it arrives.
+pub async fn route_chat(
+    state: &AppState,
+    settings: &Settings,
+    request: ChatRequest,
+) -> Result<Response, ApiError> {
     let catalog = state.catalog.current();
     let selector =
         parse_selector(request.model.as_deref()).map_err(|message| ApiError::InvalidRequest {
@@ -45,14 +65,14 @@ pub async fn chat_completions(
     let trace = Trace::new(&requested, request.stream, messages);
     let Some(rows) = resolve_rows(&catalog, &selector) else {
         return Err(log_refusal(
-            &state,
+            state,
             trace,
             ApiError::ModelNotFound(requested),
         ));
     };
     let mut plan = plan_request(
-        &state,
-        &settings,
+        state,
+        settings,
         &catalog,
         &selector,
         &request,
@@ -66,8 +86,8 @@ pub async fn chat_completions(
         {
             tokio::time::sleep_until(reset).await;
             plan = plan_request(
-                &state,
-                &settings,
+                state,
+                settings,
                 &catalog,
                 &selector,
                 &request,
@@ -77,8 +97,8 @@ pub async fn chat_completions(
         }
     }
     if plan.candidates.is_empty() {
-        let error = nothing_available(&state, &catalog, &requested, &plan);
-        return Err(log_refusal(&state, trace, error));
+        let error = nothing_available(state, &catalog, &requested, &plan);
+        return Err(log_refusal(state, trace, error));
     }
     if state.log_requests {
         tracing::info!(
@@ -92,7 +112,7 @@ pub async fn chat_completions(
     let context = ForwardContext {
         http: &state.http,
         credentials: &state.credentials,
-        settings: &settings,
+        settings,
         identity: &state.identity,
         health: &state.health,
         log: &state.log,
@@ -113,7 +133,7 @@ fn log_refusal(state: &AppState, trace: Trace, error: ApiError) -> ApiError {
     error
 }
 
-fn body_error(rejection: &BytesRejection, limit: usize) -> ApiError {
+pub fn body_error(rejection: &BytesRejection, limit: usize) -> ApiError {
     if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::BodyTooLarge { limit }
     } else {

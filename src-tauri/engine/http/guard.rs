@@ -241,11 +241,18 @@ pub async fn guard_router(
 ) -> Response {
     let settings = state.config.settings();
     if let Some(expected) = settings.router_api_key.as_deref().filter(|k| !k.is_empty()) {
-        if !bearer(request.headers()).is_some_and(|token| same_secret(token, expected)) {
+        // Anthropic clients send the key as `x-api-key`.
+        let token = bearer(request.headers()).or_else(|| {
+            request
+                .headers()
+                .get("x-api-key")
+                .and_then(|v| v.to_str().ok())
+        });
+        if !token.is_some_and(|token| same_secret(token, expected)) {
             return refuse(
                 StatusCode::UNAUTHORIZED,
                 "invalid_api_key",
-                "this router requires an API key: send `Authorization: Bearer <routerApiKey>`",
+                "this router requires an API key: send `Authorization: Bearer <routerApiKey>` (or `x-api-key`)",
             );
         }
     }

@@ -1,10 +1,12 @@
 //! The HTTP edge: routes, body limit, security layers and the thin handlers that call into
-//! the engine. `/v1` is the OpenAI API; `/` and `/api` are the page and its admin API.
+//! the engine. `/v1` is the OpenAI API (plus Anthropic's `/v1/messages`, translated); `/` and `/api` are the page and its admin API.
 
 pub mod chat;
 pub mod guard;
 mod health;
+mod messages;
 mod models;
+mod translated;
 mod ui;
 
 use std::sync::Arc;
@@ -23,6 +25,8 @@ pub fn router(state: Arc<AppState>) -> Router {
     let body_limit = state.config.settings().max_body_bytes();
     let openai = Router::new()
         .route("/v1/chat/completions", post(chat::chat_completions))
+        .route("/v1/messages", post(messages::messages))
+        .route("/v1/messages/count_tokens", post(messages::count_tokens))
         .route("/v1/models", get(models::list_models))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
