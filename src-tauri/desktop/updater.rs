@@ -80,12 +80,20 @@ fn set_status(shell: &Shell, status: UpdateStatus) {
 pub fn on_click(app: &AppHandle, shell: &Shell) {
     match shell.updates.status() {
         UpdateStatus::Ready { .. } => super::quit(app, true),
+        UpdateStatus::Unmanaged => {}
         _ => shell.updates.check_now.notify_one(),
     }
 }
 
 /// Runs the periodic check until the engine stops; follows `autoUpdate` as it changes.
 pub fn schedule(app: AppHandle, shell: Arc<Shell>) {
+    // A binary that no package installed (`cargo run`, `cargo install`) is never replaced
+    // by the updater; setting the endpoint variable says "test the updater anyway".
+    let packaged = tauri::utils::platform::bundle_type().is_some();
+    if !packaged && std::env::var_os(ENDPOINT_VAR).is_none() {
+        set_status(&shell, UpdateStatus::Unmanaged);
+        return;
+    }
     let mut settings = shell.state.config.subscribe();
     tauri::async_runtime::spawn(async move {
         let mut due = Instant::now() + FIRST_CHECK_AFTER;

@@ -79,6 +79,9 @@ pub enum UpdateStatus {
     },
     Failed,
     Disabled,
+    /// Not installed from a package (a development build): the package manager or the
+    /// developer updates it, never the app itself.
+    Unmanaged,
 }
 
 /// Menu items are mnemonic strings on every platform: `&` marks an access key, `&&` is one `&`.
@@ -149,6 +152,7 @@ pub fn update_label(status: &UpdateStatus) -> String {
         }
         UpdateStatus::Failed => "Update check failed · try again".to_string(),
         UpdateStatus::Disabled => "Check for updates (automatic checks off)".to_string(),
+        UpdateStatus::Unmanaged => "Updates: not installed from a package".to_string(),
     }
 }
 
