@@ -75,7 +75,7 @@ pub async fn route_chat(
         settings,
         &catalog,
         &selector,
-        &request,
+        Needs::from(&request),
         rows.clone(),
         Instant::now(),
     );
@@ -90,7 +90,7 @@ pub async fn route_chat(
                 settings,
                 &catalog,
                 &selector,
-                &request,
+                Needs::from(&request),
                 rows,
                 Instant::now(),
             );
@@ -155,12 +155,31 @@ pub fn pinned_rows(settings: &Settings, catalog: &Catalog) -> Vec<String> {
     }
 }
 
-fn plan_request(
+/// What a request needs from a row, beyond being named by its selector.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Needs {
+    pub wants_tools: bool,
+    pub has_images: bool,
+    pub estimated_prompt_tokens: u32,
+}
+
+impl From<&ChatRequest> for Needs {
+    fn from(request: &ChatRequest) -> Self {
+        Self {
+            wants_tools: request.wants_tools,
+            has_images: request.has_images,
+            estimated_prompt_tokens: request.estimated_prompt_tokens,
+        }
+    }
+}
+
+/// The plan for `rows` as this engine would make it now: health, pin, floor and order applied.
+pub fn plan_request(
     state: &AppState,
     settings: &Settings,
     catalog: &Catalog,
     selector: &Selector,
-    request: &ChatRequest,
+    needs: Needs,
     rows: Vec<Arc<ModelRow>>,
     now: Instant,
 ) -> Plan {
@@ -190,9 +209,9 @@ fn plan_request(
                 None
             },
             pinned: &pinned,
-            wants_tools: request.wants_tools,
-            has_images: request.has_images,
-            estimated_prompt_tokens: request.estimated_prompt_tokens,
+            wants_tools: needs.wants_tools,
+            has_images: needs.has_images,
+            estimated_prompt_tokens: needs.estimated_prompt_tokens,
         },
     )
 }
