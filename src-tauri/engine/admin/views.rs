@@ -11,11 +11,11 @@ use crate::engine::config::{PinningMode, Settings};
 use crate::engine::health::scoring::expected_ms;
 use crate::engine::health::stats::SampleOutcome;
 use crate::engine::health::{Admission, RowHealthView, Window};
-use crate::engine::http::chat::pinned_rows;
+use crate::engine::http::chat::{pinned_rows, plan_request, Needs};
 use crate::engine::providers::endpoints::OPENAI_COMPATIBLE_PREFIX;
-use crate::engine::providers::{AuthMode, ModelRow, Provider};
+use crate::engine::providers::{AuthMode, ModelRow};
 use crate::engine::routing::plan::is_banned;
-use crate::engine::routing::{plan_candidates, PlanInputs, RankOrder};
+use crate::engine::routing::{Selector, Target};
 use crate::engine::state::AppState;
 
 fn seconds(duration: Duration) -> f64 {
@@ -36,26 +36,23 @@ pub fn auto_fastest_order(
     catalog: &Catalog,
     now: Instant,
 ) -> Vec<String> {
-    let has_key = |provider: &Provider| state.credentials.has_key(settings, &provider.key);
-    let condition = |row: &ModelRow| state.health.condition(row, now);
-    let pinned = pinned_rows(settings, catalog);
-    let plan = plan_candidates(
+    let selector = Selector {
+        target: Target::AutoFastest,
+        min_context: None,
+    };
+    plan_request(
+        state,
+        settings,
+        catalog,
+        &selector,
+        Needs::default(),
         catalog.rows.clone(),
-        &PlanInputs {
-            settings,
-            cli_bans: &state.cli_bans,
-            has_key: &has_key,
-            condition: &condition,
-            now,
-            order: RankOrder::Fastest,
-            quality_floor: settings.quality_floor(),
-            pinned: &pinned,
-            wants_tools: false,
-            has_images: false,
-            estimated_prompt_tokens: 0,
-        },
-    );
-    plan.candidates.iter().map(|c| c.row.row_id()).collect()
+        now,
+    )
+    .candidates
+    .iter()
+    .map(|c| c.row.row_id())
+    .collect()
 }
 
 fn status(
