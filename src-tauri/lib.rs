@@ -7,7 +7,7 @@
 //!   - `http` is the edge: routes and thin handlers.
 //!   - `routing` is pure: the `model` selector → rows → filtered, ordered candidates.
 //!   - `forward` tries candidates with failover and relays the winner's stream.
-//!   - `translate` is pure: other client dialects (Anthropic Messages) ⇄ OpenAI chat, so every
+//!   - `translate` is pure: other client dialects (Anthropic Messages, OpenAI Responses) ⇄ OpenAI chat, so every
 //!     endpoint shares the one routing and failover path.
 //!   - `providers` knows upstreams (URLs, auth, discovery); `catalog` groups their rows.
 //!   - `config` owns `~/.modelrelay.json`; `credentials` hands out API keys.

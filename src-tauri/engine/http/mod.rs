@@ -1,11 +1,13 @@
 //! The HTTP edge: routes, body limit, security layers and the thin handlers that call into
-//! the engine. `/v1` is the OpenAI API (plus Anthropic's `/v1/messages`, translated); `/` and `/api` are the page and its admin API.
+//! the engine. `/v1` is the OpenAI API (with Anthropic's `/v1/messages` and OpenAI's
+//! `/v1/responses` translated onto chat); `/` and `/api` are the page and its admin API.
 
 pub mod chat;
 pub mod guard;
 mod health;
 mod messages;
 mod models;
+mod responses;
 mod translated;
 mod ui;
 
@@ -28,6 +30,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/messages", post(messages::messages))
         .route("/v1/messages/count_tokens", post(messages::count_tokens))
         .route("/v1/models", get(models::list_models))
+        .route("/v1/responses", post(responses::create_response))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             guard::guard_router,

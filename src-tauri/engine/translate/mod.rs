@@ -4,6 +4,7 @@
 //! `http/` own the IO; routing and failover never see anything but OpenAI chat.
 
 pub mod anthropic;
+pub mod responses;
 
 use serde_json::Value;
 
