@@ -668,3 +668,36 @@ async fn live_events_push_rankings_and_log_entries() {
     read_until(&mut rest, &mut stream, "event: models").await;
     assert!(!text.contains("NEVER-SHOWN"));
 }
+
+#[tokio::test]
+async fn an_open_event_stream_does_not_hold_up_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.json");
+    std::fs::write(
+        &path,
+        r#"{"autoPingEnabled": false, "providers": {"opencode": {"enabled": false}}}"#,
+    )
+    .unwrap();
+    let mut options = EngineOptions::new(path);
+    options.port = 0;
+    options.env = EnvSource::empty();
+    options.secret_store = Some(std::sync::Arc::new(MemoryStore::new()));
+    options.shutdown_grace = Duration::from_secs(30);
+    let engine = engine::start(options).await.unwrap();
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let events = client
+        .get(format!("http://{}/api/events", engine.local_addr()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(events.status(), 200);
+    let mut stream = events.bytes_stream();
+    stream.next().await.unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(10), engine.shutdown())
+        .await
+        .expect("shutdown does not wait out the 30 s grace period for a live page");
+    let rest: Vec<_> = tokio::time::timeout(Duration::from_secs(5), stream.collect::<Vec<_>>())
+        .await
+        .unwrap();
+    assert!(rest.len() < 10, "the stream ended");
+}

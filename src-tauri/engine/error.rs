@@ -40,7 +40,7 @@ pub enum ApiError {
     Storage(String),
     #[error("`{method}` is not allowed on `{path}`")]
     MethodNotAllowed { method: String, path: String },
-    #[error("no route for `{0}`; this router serves /v1/chat/completions, /v1/models and /health")]
+    #[error("no route for `{0}`; this router serves /v1/chat/completions, /v1/messages, /v1/messages/count_tokens, /v1/responses, /v1/models and /health")]
     RouteNotFound(String),
 }
 

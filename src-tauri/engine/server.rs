@@ -142,6 +142,7 @@ pub async fn start(options: EngineOptions) -> Result<RunningEngine, StartError> 
         hint: "",
     })?;
 
+    let shutdown = CancellationToken::new();
     // Reachable from other machines: the page and /api need a token (configured or new).
     let admin_token = (!addr.ip().is_loopback()).then(|| {
         settings
@@ -173,8 +174,8 @@ pub async fn start(options: EngineOptions) -> Result<RunningEngine, StartError> 
         bind: addr,
         access: AccessPolicy::for_bind(addr, admin_token.clone()),
         builtin,
+        shutdown: shutdown.clone(),
     });
-    let shutdown = CancellationToken::new();
     let app = http::router(state.clone());
     let serve_shutdown = shutdown.clone();
     let listener = listener.tap_io(|tcp| {

@@ -35,6 +35,8 @@ pub struct AppState {
     /// Who may use the page and `/api`.
     pub access: AccessPolicy,
     pub builtin: Arc<BuiltinCatalog>,
+    /// Cancelled when the engine stops; long-lived responses (live events) end with it.
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 impl AppState {

@@ -45,6 +45,7 @@ impl Feed {
             }
             let send_models_at = self.last_models + MODELS_EVERY;
             tokio::select! {
+                () = self.state.shutdown.cancelled() => return None,
                 changed = self.health.changed() => { changed.ok()?; self.models_due = true; }
                 changed = self.catalog.changed() => {
                     changed.ok()?;

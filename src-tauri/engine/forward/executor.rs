@@ -197,6 +197,11 @@ async fn try_candidates(
                             retried_same_row = true;
                             if let Some(wait) = failures.last().and_then(|(_, f)| f.retry_after()) {
                                 tokio::time::sleep(wait.min(SHORT_RATE_LIMIT_WAIT)).await;
+                                // Other answers may have extended the cooldown meanwhile.
+                                let now = Instant::now();
+                                if context.health.condition(row, now).cooling(now).is_some() {
+                                    break;
+                                }
                             }
                         }
                         Next::SameRow | Next::NextRow => break,
