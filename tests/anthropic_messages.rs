@@ -271,6 +271,11 @@ async fn a_stream_that_fails_before_its_first_chunk_fails_over_and_one_cut_later
         .filter_map(|(_, d)| d.pointer("/delta/text").and_then(Value::as_str))
         .collect();
     assert_eq!(text, "alpha beta");
+    assert_eq!(
+        (broken.chat_requests().len(), good.chat_requests().len()),
+        (1, 1),
+        "the 503 row is tried and failed over before any byte reaches the client"
+    );
 
     let cut = post(&router, "/v1/messages", anthropic_request(true)).await;
     let events = named_events(&cut.text().await.unwrap());
