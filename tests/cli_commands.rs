@@ -157,6 +157,7 @@ async fn onboard_with_flags_checks_keys_and_merges_agent_configs() {
         "groq=good-key-0123456789",
         "--opencode",
         "--openclaw",
+        "--claude-code",
     ]);
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(
@@ -187,6 +188,8 @@ async fn onboard_with_flags_checks_keys_and_merges_agent_configs() {
         claw["agents"]["defaults"]["model"]["primary"],
         "modelrelay/auto-fastest"
     );
+    let claude = read_json(&home.path().join(".claude/settings.json"));
+    assert_eq!(claude["env"]["ANTHROPIC_BASE_URL"], "http://127.0.0.1:7399");
     let backups: Vec<_> = std::fs::read_dir(opencode.parent().unwrap())
         .unwrap()
         .filter_map(|e| e.ok())

@@ -61,7 +61,7 @@ async fn interactive_onboarding_through_a_pseudo_terminal() {
             .arg(driver_script())
             .args(["--binary", BINARY, "--port", "7398", "--provider", "Groq"])
             .args(["--key", KEY, "--opencode", "y", "--openclaw", "n"])
-            .args(["--autostart", "n", "--timeout", "30"])
+            .args(["--claude-code", "n", "--autostart", "n", "--timeout", "30"])
             .env("HOME", home.path())
             .env("MODELRELAY_KEY_STORE", "file")
             .env_remove("MODELRELAY_CONFIG")
@@ -119,6 +119,7 @@ async fn interactive_onboarding_through_a_pseudo_terminal() {
             "choose Done",
             "OpenCode: y",
             "OpenClaw: n",
+            "Claude Code: n",
             "autostart: n"
         ]),
         "from the default \"Done\", two down arrows wrap to NVIDIA NIM, then Groq"

@@ -2179,6 +2179,13 @@
     }
   }
 }`);
+    const root = JSON.stringify(base.replace(/\/v1\/?$/, ''));
+    setText(byId('setup-claude'), `{
+  "env": {
+    "ANTHROPIC_BASE_URL": ${root},
+    "ANTHROPIC_AUTH_TOKEN": "modelrelay"
+  }
+}`);
     const q = (s) => `'${s.replace(/'/g, "'\\''")}'`;
     setText(byId('setup-curl'), `curl ${q(`${base.replace(/\/$/, '')}/chat/completions`)} \\
   -H 'content-type: application/json' \\

@@ -26,6 +26,7 @@ pub enum AgentConfigError {
 pub enum Agent {
     OpenCode,
     OpenClaw,
+    ClaudeCode,
 }
 
 impl Agent {
@@ -33,14 +34,16 @@ impl Agent {
         match self {
             Self::OpenCode => "OpenCode",
             Self::OpenClaw => "OpenClaw",
+            Self::ClaudeCode => "Claude Code",
         }
     }
 
-    /// `~/.config/opencode/opencode.json`, `~/.openclaw/openclaw.json`.
+    /// `~/.config/opencode/opencode.json`, `~/.openclaw/openclaw.json`, `~/.claude/settings.json`.
     pub fn config_path(self, home: &Path) -> PathBuf {
         match self {
             Self::OpenCode => home.join(".config/opencode/opencode.json"),
             Self::OpenClaw => home.join(".openclaw/openclaw.json"),
+            Self::ClaudeCode => home.join(".claude/settings.json"),
         }
     }
 
@@ -48,6 +51,7 @@ impl Agent {
         match self {
             Self::OpenCode => merge_opencode(existing, base_url),
             Self::OpenClaw => merge_openclaw(existing, base_url),
+            Self::ClaudeCode => merge_claude_code(existing, base_url),
         }
     }
 }
@@ -95,6 +99,16 @@ pub fn merge_openclaw(mut config: Map<String, Value>, base_url: &str) -> Map<Str
     let defaults = child(child(&mut config, "agents"), "defaults");
     child(defaults, "model").insert("primary".into(), json!("modelrelay/auto-fastest"));
     child(defaults, "models").insert("modelrelay/auto-fastest".into(), json!({}));
+    config
+}
+
+/// Points Claude Code at the router's Anthropic endpoint (`/v1/messages`) through the `env`
+/// section of its settings; any Claude model name it sends is routed as `auto-fastest`.
+pub fn merge_claude_code(mut config: Map<String, Value>, base_url: &str) -> Map<String, Value> {
+    let root = base_url.trim_end_matches('/').trim_end_matches("/v1");
+    let env = child(&mut config, "env");
+    env.insert("ANTHROPIC_BASE_URL".into(), json!(root));
+    env.insert("ANTHROPIC_AUTH_TOKEN".into(), json!("modelrelay"));
     config
 }
 
@@ -203,6 +217,16 @@ mod tests {
             merged["agents"]["defaults"]["model"]["primary"],
             "modelrelay/auto-fastest"
         );
+    }
+
+    #[test]
+    fn claude_code_gets_the_router_root_and_keeps_its_settings() {
+        let existing =
+            map(json!({"permissions": {"allow": ["Bash(ls)"]}, "env": {"DISABLE_TELEMETRY": "1"}}));
+        let merged = merge_claude_code(existing, "http://127.0.0.1:7352/v1");
+        assert_eq!(merged["env"]["ANTHROPIC_BASE_URL"], "http://127.0.0.1:7352");
+        assert_eq!(merged["env"]["DISABLE_TELEMETRY"], "1");
+        assert_eq!(merged["permissions"]["allow"][0], "Bash(ls)");
     }
 
     #[test]

@@ -36,6 +36,9 @@ pub struct OnboardArgs {
     pub openclaw: bool,
     #[arg(long, hide = true)]
     pub no_openclaw: bool,
+    /// Configure Claude Code (~/.claude/settings.json) to use the router's /v1/messages.
+    #[arg(long)]
+    pub claude_code: bool,
     /// Start modelrelay when you log in.
     #[arg(long)]
     pub autostart: bool,
@@ -212,6 +215,9 @@ impl Onboarding<'_> {
         if args.openclaw {
             self.configure_agent(Agent::OpenClaw, args.port)?;
         }
+        if args.claude_code {
+            self.configure_agent(Agent::ClaudeCode, args.port)?;
+        }
         if args.autostart {
             super::service::install_autostart(true)?;
         }
@@ -296,7 +302,7 @@ impl Onboarding<'_> {
                 )),
             }
         }
-        for agent in [Agent::OpenCode, Agent::OpenClaw] {
+        for agent in [Agent::OpenCode, Agent::OpenClaw, Agent::ClaudeCode] {
             let wanted = Confirm::new()
                 .with_prompt(format!(
                     "Configure {} to use modelrelay ({})?",

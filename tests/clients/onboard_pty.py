@@ -6,7 +6,7 @@ HOME, MODELRELAY_KEY_STORE=file and so on); the driver adds TERM and a window si
 
 Steps: wait for the provider menu (default "Done"), press the down arrow until the highlighted
 row is the wanted provider, Enter, type the key at the hidden prompt, Enter, wait for the menu
-again and choose "Done", answer the OpenCode question with "y", OpenClaw with "n" and
+again and choose "Done", answer the OpenCode question with "y", OpenClaw and Claude Code with "n" and
 start-on-login with "n", then read until the program exits.
 
 Each keystroke is sent only once the program is reading the terminal the way that prompt
@@ -160,7 +160,7 @@ class Session:
             pass
 
 
-def drive(session, provider, key, opencode, openclaw, autostart):
+def drive(session, provider, key, opencode, openclaw, claude_code, autostart):
     session.expect(r"Provider:", "the provider menu")
     row = session.highlighted("the menu's first drawing")
     if not row.startswith("Done"):
@@ -185,7 +185,7 @@ def drive(session, provider, key, opencode, openclaw, autostart):
         raise Mismatch(f"the menu's default row is {row!r} the second time, not Done")
     session.wait_mode("raw", "the provider menu, again")
     session.send(ENTER, "choose Done")
-    for agent, answer in (("OpenCode", opencode), ("OpenClaw", openclaw)):
+    for agent, answer in (("OpenCode", opencode), ("OpenClaw", openclaw), ("Claude Code", claude_code)):
         session.expect(rf"Configure {agent} to use modelrelay", f"the {agent} question")
         session.wait_mode("raw", f"the {agent} question")
         session.send(answer.encode(), f"{agent}: {answer}")
@@ -204,6 +204,7 @@ def main():
     parser.add_argument("--key", required=True)
     parser.add_argument("--opencode", default="y", choices=["y", "n"])
     parser.add_argument("--openclaw", default="n", choices=["y", "n"])
+    parser.add_argument("--claude-code", default="n", choices=["y", "n"])
     parser.add_argument("--autostart", default="n", choices=["y", "n"])
     parser.add_argument("--timeout", type=float, default=30.0)
     args = parser.parse_args()
@@ -216,7 +217,7 @@ def main():
     outcome = 0
     try:
         summary["key_check"] = drive(
-            session, args.provider, args.key, args.opencode, args.openclaw, args.autostart
+            session, args.provider, args.key, args.opencode, args.openclaw, args.claude_code, args.autostart
         )
         summary["exit_code"] = session.finish()
         if summary["exit_code"] != 0:
