@@ -9,7 +9,8 @@
 //!   - `forward` tries candidates with failover and relays the winner's stream.
 //!   - `translate` is pure: other client dialects (Anthropic Messages, OpenAI Responses) ⇄ OpenAI chat, so every
 //!     endpoint shares the one routing and failover path.
-//!   - `providers` knows upstreams (URLs, auth, discovery); `catalog` groups their rows.
+//!   - `providers` knows upstreams (URLs, auth, discovery; Kiro's translation and OAuth);
+//!     `catalog` groups their rows.
 //!   - `config` owns `~/.modelrelay.json`; `credentials` hands out API keys.
 //! - `cli/` — the command line (argument parsing and the only place that prints).
 //! - `system/` — the desktop app's logic that needs no GUI: the OS start-on-login entry, the

@@ -11,10 +11,13 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::time::Instant;
 
 use crate::engine::config::{EnvOverrides, Settings};
+use crate::engine::providers::kiro::auth::sso_cache_refresh_token;
 use crate::engine::secrets::{decode_keys, encode_keys, SecretError, SecretStore};
 
 /// How long a key that drew a 429 is skipped when the pool has others.
 pub const KEY_COOLDOWN: Duration = Duration::from_secs(60);
+/// How long one look into the AWS SSO cache for a Kiro refresh token is trusted.
+const SSO_CACHE_TTL: Duration = Duration::from_secs(30);
 
 /// A key chosen for one request; `index` identifies it in its pool for `report_rate_limited`.
 #[derive(Clone)]
@@ -73,6 +76,7 @@ pub struct Credentials {
     store: Arc<dyn SecretStore>,
     stored: RwLock<HashMap<String, Vec<SecretString>>>,
     pools: Mutex<HashMap<String, PoolState>>,
+    kiro_sso: Mutex<Option<(Instant, Option<SecretString>)>>,
 }
 
 impl std::fmt::Debug for Credentials {
@@ -101,6 +105,22 @@ impl Credentials {
             store,
             stored: RwLock::new(stored),
             pools: Mutex::default(),
+            kiro_sso: Mutex::default(),
+        }
+    }
+
+    /// A refresh token a signed-in Kiro IDE left in the AWS SSO cache, read at most every 30 s.
+    fn kiro_sso_token(&self) -> Option<SecretString> {
+        let dir = self.env.sso_cache_dir.as_deref()?;
+        let mut cached = self.kiro_sso.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        match &*cached {
+            Some((at, token)) if now.duration_since(*at) < SSO_CACHE_TTL => token.clone(),
+            _ => {
+                let token = sso_cache_refresh_token(dir);
+                *cached = Some((now, token.clone()));
+                token
+            }
         }
     }
 
@@ -116,6 +136,12 @@ impl Credentials {
         let stored = self.stored.read().unwrap_or_else(|e| e.into_inner());
         if let Some(keys) = stored.get(provider).filter(|k| !k.is_empty()) {
             return keys.clone();
+        }
+        drop(stored);
+        if provider == "kiro" {
+            if let Some(token) = self.kiro_sso_token() {
+                return vec![token];
+            }
         }
         settings
             .api_keys

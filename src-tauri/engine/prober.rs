@@ -227,6 +227,7 @@ pub async fn probe_row(state: &AppState, row: &ModelRow) -> AttemptResult {
             row,
             key,
             extra_headers: provider_headers(&row.provider, &state.identity),
+            kiro: &state.kiro,
             body,
             stream: true,
             first_byte_budget: settings.timeouts.first_byte().min(PROBE_BUDGET),

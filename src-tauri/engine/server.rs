@@ -1,6 +1,7 @@
 //! Starting and stopping an engine: load config, build state, bind, serve, and own every
 //! background task until shutdown. The headless binary and the desktop shell both use this.
 
+use crate::engine::providers::kiro::auth::KiroAuth;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -117,6 +118,10 @@ pub async fn start(options: EngineOptions) -> Result<RunningEngine, StartError> 
         .build()
         .map_err(|error| StartError::HttpClient(error.to_string()))?;
     let identity = ClientIdentity::new();
+    let kiro = Arc::new(KiroAuth::new(
+        env.kiro_client_id.clone(),
+        env.kiro_client_secret.clone(),
+    ));
     let catalog = CatalogService::new(
         builtin.clone(),
         identity.clone(),
@@ -165,6 +170,7 @@ pub async fn start(options: EngineOptions) -> Result<RunningEngine, StartError> 
         log: Arc::new(RequestLog::default()),
         http,
         identity,
+        kiro,
         cli_bans: options.bans,
         log_requests: options.log_requests,
         started_at: Instant::now(),

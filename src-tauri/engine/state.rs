@@ -1,6 +1,7 @@
 //! `AppState`: everything a request handler may use, injected (never global), so several
 //! engines can run in one process.
 
+use crate::engine::providers::kiro::auth::KiroAuth;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -23,6 +24,8 @@ pub struct AppState {
     pub http: reqwest::Client,
     /// Who this router says it is to providers that ask (OpenCode Zen).
     pub identity: ClientIdentity,
+    /// Kiro's access-token cache.
+    pub kiro: Arc<KiroAuth>,
     /// `--ban` entries for this run only.
     pub cli_bans: Vec<String>,
     /// `--log`: log each request's messages (truncated) with its routing decision.

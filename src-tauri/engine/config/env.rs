@@ -49,6 +49,11 @@ pub struct EnvOverrides {
     pub keys: BTreeMap<String, SecretString>,
     pub base_urls: BTreeMap<String, String>,
     pub model_ids: BTreeMap<String, String>,
+    /// `KIRO_OAUTH_CLIENT_ID` / `_SECRET`: refresh Kiro tokens with the OIDC (Builder ID) flow.
+    pub kiro_client_id: Option<String>,
+    pub kiro_client_secret: Option<SecretString>,
+    /// `~/.aws/sso/cache`, where a signed-in Kiro IDE leaves its refresh token.
+    pub sso_cache_dir: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for EnvOverrides {
@@ -57,6 +62,8 @@ impl std::fmt::Debug for EnvOverrides {
             .field("keys", &self.keys.keys().collect::<Vec<_>>())
             .field("base_urls", &self.base_urls)
             .field("model_ids", &self.model_ids)
+            .field("kiro_client_id", &self.kiro_client_id)
+            .field("sso_cache_dir", &self.sso_cache_dir)
             .finish()
     }
 }
@@ -93,6 +100,17 @@ impl EnvOverrides {
                 overrides.model_ids.insert(provider.to_string(), value);
             }
         }
+        overrides.kiro_client_id = env.get("KIRO_OAUTH_CLIENT_ID");
+        overrides.kiro_client_secret = env.get("KIRO_OAUTH_CLIENT_SECRET").map(SecretString::from);
+        overrides.sso_cache_dir = env
+            .get("HOME")
+            .or_else(|| env.get("USERPROFILE"))
+            .map(|home| {
+                std::path::Path::new(&home)
+                    .join(".aws")
+                    .join("sso")
+                    .join("cache")
+            });
         overrides
     }
 }

@@ -163,6 +163,10 @@ pub struct ProviderSettings {
     pub priority: Option<i32>,
     /// Canonical group for the configured `modelId` of an OpenAI-compatible endpoint.
     pub group: Option<String>,
+    /// Kiro only: the desktop auth base (`POST <tokenUrl>/refreshToken`).
+    pub token_url: Option<String>,
+    /// Kiro only: the AWS SSO OIDC base (`POST <oidcUrl>/token`).
+    pub oidc_url: Option<String>,
 }
 
 /// Per-upstream time limits, in milliseconds in the file.

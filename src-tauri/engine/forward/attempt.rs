@@ -11,7 +11,8 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::time::{timeout, timeout_at, Instant};
 
 use crate::engine::health::{read_rate_limit, RateLimitInfo};
-use crate::engine::providers::{describe_http_error, ModelRow};
+use crate::engine::providers::kiro::auth::KiroAuth;
+use crate::engine::providers::{describe_http_error, Flavor, ModelRow};
 
 use super::failure::{classify_status, error_message_from_body, Failure, FailureKind, StatusClass};
 
@@ -32,6 +33,8 @@ pub struct AttemptRequest<'a> {
     pub first_byte_budget: Duration,
     /// Longest gap between chunks while reading a whole answer.
     pub idle: Duration,
+    /// Kiro's token cache (used only for `Flavor::Kiro` rows).
+    pub kiro: &'a KiroAuth,
 }
 
 pub enum Outcome {
@@ -59,7 +62,7 @@ pub enum Outcome {
     Failed(Failure),
 }
 
-fn failure(kind: FailureKind, message: impl Into<String>) -> Outcome {
+pub(super) fn failure(kind: FailureKind, message: impl Into<String>) -> Outcome {
     Outcome::Failed(Failure {
         kind,
         message: message.into(),
@@ -67,17 +70,20 @@ fn failure(kind: FailureKind, message: impl Into<String>) -> Outcome {
     })
 }
 
-fn unix_ms() -> u64 {
+pub(super) fn unix_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-fn rate_of(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> RateLimitInfo {
+pub(super) fn rate_of(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> RateLimitInfo {
     read_rate_limit(status.as_u16(), headers, body, unix_ms())
 }
 
 pub async fn attempt(request: AttemptRequest<'_>) -> Outcome {
+    if request.row.provider.flavor == Flavor::Kiro {
+        return super::kiro::attempt(request).await;
+    }
     let budget = request.first_byte_budget;
     let deadline = Instant::now() + budget;
     let mut builder = request
@@ -180,7 +186,7 @@ pub async fn attempt(request: AttemptRequest<'_>) -> Outcome {
 }
 
 /// Reads a whole body: the first byte before `deadline`, then no gap longer than `idle`.
-async fn read_whole(
+pub(super) async fn read_whole(
     mut body: UpstreamBody,
     deadline: Instant,
     idle: Duration,
@@ -211,7 +217,7 @@ async fn read_whole(
     }
 }
 
-async fn read_error_body(mut body: UpstreamBody) -> Vec<u8> {
+pub(super) async fn read_error_body(mut body: UpstreamBody) -> Vec<u8> {
     let mut collected = Vec::new();
     let _ = timeout(ERROR_BODY_TIME, async {
         while let Some(Ok(chunk)) = body.next().await {

@@ -2,6 +2,7 @@
 //! tried in order until one produces a first chunk; the client sees only that one's answer.
 //! Every attempt's outcome is recorded in the health book at once.
 
+use crate::engine::providers::kiro::auth::KiroAuth;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,6 +42,7 @@ pub struct ForwardContext<'a> {
     pub credentials: &'a Credentials,
     pub settings: &'a Settings,
     pub identity: &'a ClientIdentity,
+    pub kiro: &'a KiroAuth,
     pub health: &'a Arc<HealthBook>,
     pub log: &'a Arc<RequestLog>,
 }
@@ -275,6 +277,7 @@ async fn send(
         row,
         key: key.as_ref().map(|choice| choice.key.clone()),
         extra_headers: provider_headers(&row.provider, context.identity),
+        kiro: context.kiro,
         body: request.body_for(&row.upstream_id),
         stream: request.stream,
         first_byte_budget: budget.min(left),

@@ -4,6 +4,7 @@
 pub mod attempt;
 mod executor;
 mod failure;
+mod kiro;
 mod relay;
 pub mod request;
 pub mod sse;

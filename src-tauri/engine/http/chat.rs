@@ -114,6 +114,7 @@ pub async fn route_chat(
         credentials: &state.credentials,
         settings,
         identity: &state.identity,
+        kiro: &state.kiro,
         health: &state.health,
         log: &state.log,
     };

@@ -8,11 +8,14 @@ use serde::Deserialize;
 use crate::engine::catalog::slug::normalize_model_id;
 use crate::engine::config::{EnvOverrides, Settings};
 
+use super::kiro::TokenUrls;
 use super::url::{is_loopback_url, normalize_base_url};
 use super::{AuthMode, DiscoveryKind, Flavor, FreeTierLimits, Provider};
 
 const PROVIDERS_TOML: &str = include_str!("../../catalog/providers.toml");
 const MODELS_TOML: &str = include_str!("../../catalog/models.toml");
+/// The one provider whose base URL is a whole endpoint, not an OpenAI base.
+const KIRO: &str = "kiro";
 const ALIASES_TOML: &str = include_str!("../../catalog/aliases.toml");
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -160,7 +163,13 @@ pub fn configured_provider(
         .get(&spec.key)
         .or(stored.base_url.as_ref())
         .filter(|url| !url.trim().is_empty())
-        .map(|url| normalize_base_url(url))
+        .map(|url| {
+            if spec.key == KIRO {
+                url.trim().trim_end_matches('/').to_string()
+            } else {
+                normalize_base_url(url)
+            }
+        })
         .unwrap_or_else(|| spec.base_url.trim_end_matches('/').to_string());
     let auth = match spec.auth {
         SpecAuth::Required => AuthMode::Required,
@@ -179,10 +188,10 @@ pub fn configured_provider(
         priority: stored.priority.unwrap_or(0),
         discovery: spec.discovery,
         discovery_ttl_minutes: spec.discovery_ttl_minutes.unwrap_or(30),
-        flavor: if spec.key == "opencode" {
-            Flavor::OpenCode
-        } else {
-            Flavor::Standard
+        flavor: match spec.key.as_str() {
+            "opencode" => Flavor::OpenCode,
+            KIRO => Flavor::Kiro,
+            _ => Flavor::Standard,
         },
         signup_url: spec.signup_url.clone(),
         api_key_env: spec.api_key_env.clone(),
@@ -192,6 +201,20 @@ pub fn configured_provider(
             tpm: spec.tpm,
         },
         shared_quota: spec.shared_quota.unwrap_or(false),
+        token_urls: (spec.key == KIRO).then(|| {
+            let defaults = TokenUrls::default();
+            let pick = |url: &Option<String>, default: String| {
+                url.as_deref()
+                    .map(str::trim)
+                    .filter(|u| !u.is_empty())
+                    .map(str::to_string)
+                    .unwrap_or(default)
+            };
+            TokenUrls {
+                desktop: pick(&stored.token_url, defaults.desktop),
+                oidc: pick(&stored.oidc_url, defaults.oidc),
+            }
+        }),
     }
 }
 

@@ -37,6 +37,7 @@ pub fn provider_headers(
 ) -> Vec<(HeaderName, HeaderValue)> {
     match provider.flavor {
         Flavor::Standard => Vec::new(),
+        Flavor::Kiro => super::kiro::sdk_headers(),
         Flavor::OpenCode => {
             let request = format!("req_{}", uuid::Uuid::new_v4().simple());
             [

@@ -5,6 +5,7 @@ pub mod builtin;
 pub mod discovery;
 pub mod endpoints;
 pub mod headers;
+pub mod kiro;
 pub mod openrouter;
 pub mod url;
 
@@ -50,6 +51,9 @@ pub enum Flavor {
     Standard,
     /// OpenCode Zen wants `x-opencode-*` session headers.
     OpenCode,
+    /// Kiro: OAuth tokens, its own request shape and an AWS event-stream answer
+    /// (`providers::kiro`); the base URL is the whole endpoint.
+    Kiro,
 }
 
 /// Documented free-tier limits; `None` where unknown.
@@ -83,6 +87,8 @@ pub struct Provider {
     pub limits: FreeTierLimits,
     /// The free quota is shared by every model of the account.
     pub shared_quota: bool,
+    /// Kiro's token endpoints (`Flavor::Kiro` only).
+    pub token_urls: Option<kiro::TokenUrls>,
 }
 
 impl Provider {
@@ -102,11 +108,15 @@ impl Provider {
             api_key_env: None,
             limits: FreeTierLimits::default(),
             shared_quota: false,
+            token_urls: None,
         }
     }
 
     pub fn chat_url(&self) -> String {
-        format!("{}/chat/completions", self.base_url)
+        match self.flavor {
+            Flavor::Kiro => self.base_url.clone(),
+            _ => format!("{}/chat/completions", self.base_url),
+        }
     }
 
     pub fn models_url(&self) -> String {
