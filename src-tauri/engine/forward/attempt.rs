@@ -113,30 +113,12 @@ pub async fn attempt(request: AttemptRequest<'_>) -> Outcome {
     let status = response.status();
     let headers = response.headers().clone();
     let content_type = headers.get(header::CONTENT_TYPE).cloned();
-    match classify_status(status.as_u16()) {
-        StatusClass::Failover => {
-            let body = read_error_body(response.bytes_stream().boxed()).await;
-            Outcome::Failed(Failure {
-                kind: FailureKind::Status(status.as_u16()),
-                message: format!(
-                    "HTTP {}: {}",
-                    status.as_u16(),
-                    error_message_from_body(&body)
-                ),
-                rate: Some(rate_of(status, &headers, &body)),
-            })
-        }
-        StatusClass::ClientError => {
-            match read_whole(response.bytes_stream().boxed(), deadline, request.idle).await {
-                Ok(body) => Outcome::Rejected {
-                    status,
-                    content_type,
-                    body,
-                },
-                Err(outcome) => outcome,
-            }
-        }
-        StatusClass::Success if request.stream => {
+    let response = match refusal(response, deadline, request.idle).await {
+        Ok(response) => response,
+        Err(outcome) => return outcome,
+    };
+    match request.stream {
+        true => {
             let mut rest = response.bytes_stream().boxed();
             loop {
                 match timeout_at(deadline, rest.next()).await {
@@ -171,21 +153,59 @@ pub async fn attempt(request: AttemptRequest<'_>) -> Outcome {
                 }
             }
         }
-        StatusClass::Success => {
-            match read_whole(response.bytes_stream().boxed(), deadline, request.idle).await {
-                Ok(body) => Outcome::Complete {
-                    status,
-                    content_type,
-                    body,
-                    rate: rate_of(status, &headers, b""),
-                },
-                Err(outcome) => outcome,
-            }
-        }
+        false => match read_whole(response.bytes_stream().boxed(), deadline, request.idle).await {
+            Ok(body) => Outcome::Complete {
+                status,
+                content_type,
+                body,
+                rate: rate_of(status, &headers, b""),
+            },
+            Err(outcome) => outcome,
+        },
     }
 }
 
 /// Reads a whole body: the first byte before `deadline`, then no gap longer than `idle`.
+/// The answer to a request that did not succeed: a failure to fail over from (failover
+/// statuses) or the upstream's refusal to hand back unchanged (other 4xx). `None` on success,
+/// with the response handed back untouched.
+pub(super) async fn refusal(
+    response: reqwest::Response,
+    deadline: Instant,
+    idle: Duration,
+) -> Result<reqwest::Response, Outcome> {
+    let status = response.status();
+    let headers = response.headers().clone();
+    match classify_status(status.as_u16()) {
+        StatusClass::Success => Ok(response),
+        StatusClass::Failover => {
+            let body = read_error_body(response.bytes_stream().boxed()).await;
+            Err(Outcome::Failed(Failure {
+                kind: FailureKind::Status(status.as_u16()),
+                message: format!(
+                    "HTTP {}: {}",
+                    status.as_u16(),
+                    error_message_from_body(&body)
+                ),
+                rate: Some(rate_of(status, &headers, &body)),
+            }))
+        }
+        StatusClass::ClientError => {
+            let content_type = headers.get(header::CONTENT_TYPE).cloned();
+            Err(
+                match read_whole(response.bytes_stream().boxed(), deadline, idle).await {
+                    Ok(body) => Outcome::Rejected {
+                        status,
+                        content_type,
+                        body,
+                    },
+                    Err(outcome) => outcome,
+                },
+            )
+        }
+    }
+}
+
 pub(super) async fn read_whole(
     mut body: UpstreamBody,
     deadline: Instant,

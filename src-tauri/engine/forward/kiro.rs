@@ -22,9 +22,9 @@ use crate::engine::providers::kiro::response::{
 };
 
 use super::attempt::{
-    failure, rate_of, read_error_body, read_whole, AttemptRequest, Outcome, UpstreamBody,
+    failure, rate_of, read_whole, refusal, AttemptRequest, Outcome, UpstreamBody,
 };
-use super::failure::{classify_status, error_message_from_body, Failure, FailureKind, StatusClass};
+use super::failure::FailureKind;
 
 pub async fn attempt(request: AttemptRequest<'_>) -> Outcome {
     let budget = request.first_byte_budget;
@@ -101,39 +101,16 @@ pub async fn attempt(request: AttemptRequest<'_>) -> Outcome {
     };
     let status = response.status();
     let headers = response.headers().clone();
-    match classify_status(status.as_u16()) {
-        StatusClass::Failover => {
-            let body = read_error_body(response.bytes_stream().boxed()).await;
-            Outcome::Failed(Failure {
-                kind: FailureKind::Status(status.as_u16()),
-                message: format!(
-                    "HTTP {}: {}",
-                    status.as_u16(),
-                    error_message_from_body(&body)
-                ),
-                rate: Some(rate_of(status, &headers, &body)),
-            })
-        }
-        StatusClass::ClientError => {
-            let content_type = headers.get(header::CONTENT_TYPE).cloned();
-            match read_whole(response.bytes_stream().boxed(), deadline, request.idle).await {
-                Ok(body) => Outcome::Rejected {
-                    status,
-                    content_type,
-                    body,
-                },
-                Err(outcome) => outcome,
-            }
-        }
-        StatusClass::Success => {
-            let events = KiroEvents::new(response.bytes_stream().boxed(), &row.upstream_id);
-            let rate = rate_of(status, &headers, b"");
-            if request.stream {
-                stream(events, deadline, budget, rate).await
-            } else {
-                complete(events, deadline, request.idle, rate).await
-            }
-        }
+    let response = match refusal(response, deadline, request.idle).await {
+        Ok(response) => response,
+        Err(outcome) => return outcome,
+    };
+    let events = KiroEvents::new(response.bytes_stream().boxed(), &row.upstream_id);
+    let rate = rate_of(status, &headers, b"");
+    if request.stream {
+        stream(events, deadline, budget, rate).await
+    } else {
+        complete(events, deadline, request.idle, rate).await
     }
 }
 
