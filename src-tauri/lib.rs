@@ -11,7 +11,11 @@
 //!     endpoint shares the one routing and failover path.
 //!   - `providers` knows upstreams (URLs, auth, discovery; Kiro's translation and OAuth);
 //!     `catalog` groups their rows.
-//!   - `config` owns `~/.modelrelay.json`; `credentials` hands out API keys.
+//!   - `health` measures rows (moving averages, circuit breakers, quota cooldowns) and holds
+//!     the ranking formula; `prober` keeps idle rows measured within each provider's budget.
+//!   - `admin` is the `/api` behind the page; `requestlog` keeps the last requests in memory.
+//!   - `config` owns `~/.modelrelay.json`; `secrets` keeps API keys (keychain, private file);
+//!     `credentials` hands them out per request; `transfer` encodes config tokens.
 //! - `cli/` — the command line (argument parsing and the only place that prints).
 //! - `system/` — the desktop app's logic that needs no GUI: the OS start-on-login entry, the
 //!   tray's menu model, and the handlers the shell calls on the engine.
