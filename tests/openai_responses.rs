@@ -7,8 +7,6 @@
 
 mod support;
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -18,35 +16,6 @@ use support::*;
 const UPSTREAM_MODEL: &str = "sdk-upstream/coder";
 /// Not a row or group here: routed as `auto-fastest`, echoed back as the client sent it.
 const CLIENT_MODEL: &str = "gpt-5-codex";
-const PROXY_VARIABLES: [&str; 6] = [
-    "HTTP_PROXY",
-    "http_proxy",
-    "HTTPS_PROXY",
-    "https_proxy",
-    "ALL_PROXY",
-    "all_proxy",
-];
-
-/// The interpreter with `openai` installed. CI must not skip this test; a developer without
-/// the venv gets a note instead of a failure.
-#[allow(
-    clippy::print_stderr,
-    reason = "the note is for whoever runs the tests"
-)]
-fn python() -> Option<PathBuf> {
-    match std::env::var_os("MODELRELAY_TEST_PYTHON") {
-        Some(path) if !path.is_empty() => Some(PathBuf::from(path)),
-        _ if std::env::var_os("CI").is_some() => panic!(
-            "MODELRELAY_TEST_PYTHON is not set under CI: run `bash .ci/run`, which creates the venv with `openai` and sets it"
-        ),
-        _ => {
-            eprintln!(
-                "note: skipping the Responses SDK test: set MODELRELAY_TEST_PYTHON to a python with `openai` installed (`bash .ci/run` makes one in ~/.cache/modelrelay-venv)"
-            );
-            None
-        }
-    }
-}
 
 fn tool_call_chunks() -> Vec<Value> {
     let chunk = |delta: Value, finish: Value| {
@@ -81,25 +50,11 @@ fn tool_call_completion() -> Value {
     })
 }
 
-fn run_check(python: PathBuf, base_url: String) -> std::io::Result<Output> {
-    let script =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/clients/responses_sdk_check.py");
-    let mut command = Command::new(python);
-    command
-        .arg(script)
-        .args(["--base-url", &base_url, "--model", CLIENT_MODEL]);
-    for variable in PROXY_VARIABLES {
-        command.env_remove(variable);
-    }
-    command
-        .env("NO_PROXY", "127.0.0.1,localhost")
-        .env("no_proxy", "127.0.0.1,localhost");
-    command.output()
-}
-
 #[tokio::test]
 async fn the_official_openai_sdk_uses_responses_with_streams_and_function_calls() {
-    let Some(python) = python() else { return };
+    let Some(python) = python::interpreter("openai") else {
+        return;
+    };
     let fake = FakeUpstream::start().await;
     fake.on_sequence(
         UPSTREAM_MODEL,
@@ -115,14 +70,17 @@ async fn the_official_openai_sdk_uses_responses_with_streams_and_function_calls(
     );
     let router = start_router(endpoints_config(&[("sdk", &fake, UPSTREAM_MODEL)])).await;
     let base_url = router.url("/v1");
-    let output = tokio::time::timeout(
-        Duration::from_secs(120),
-        tokio::task::spawn_blocking(move || run_check(python, base_url)),
+    let output = python::run_script(
+        python,
+        "responses_sdk_check.py",
+        vec![
+            "--base-url".to_string(),
+            base_url.to_string(),
+            "--model".to_string(),
+            CLIENT_MODEL.to_string(),
+        ],
     )
-    .await
-    .expect("the SDK script finishes within 120 s")
-    .unwrap()
-    .expect("the python from MODELRELAY_TEST_PYTHON starts");
+    .await;
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(

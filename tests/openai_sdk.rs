@@ -6,8 +6,6 @@
 
 mod support;
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -19,35 +17,6 @@ const STREAMED_TEXT: &str = "one two three four";
 const TOOL_NAME: &str = "get_weather";
 const TOOL_ARGUMENTS: &str = r#"{"city":"Paris"}"#;
 const UNKNOWN_MODEL: &str = "no-such-model";
-const PROXY_VARIABLES: [&str; 6] = [
-    "HTTP_PROXY",
-    "http_proxy",
-    "HTTPS_PROXY",
-    "https_proxy",
-    "ALL_PROXY",
-    "all_proxy",
-];
-
-/// The interpreter with `openai` installed. CI must not skip this test; a developer without
-/// the venv gets a note instead of a failure.
-#[allow(
-    clippy::print_stderr,
-    reason = "the note is for whoever runs the tests"
-)]
-fn python() -> Option<PathBuf> {
-    match std::env::var_os("MODELRELAY_TEST_PYTHON") {
-        Some(path) if !path.is_empty() => Some(PathBuf::from(path)),
-        _ if std::env::var_os("CI").is_some() => panic!(
-            "MODELRELAY_TEST_PYTHON is not set under CI: run `bash .ci/run`, which creates the venv with `openai` and sets it"
-        ),
-        _ => {
-            eprintln!(
-                "note: skipping the openai SDK test: set MODELRELAY_TEST_PYTHON to a python with `openai` installed (`bash .ci/run` makes one in ~/.cache/modelrelay-venv)"
-            );
-            None
-        }
-    }
-}
 
 /// A streamed tool call the way OpenAI sends it: the call's id and name first, then its
 /// arguments in pieces, then `finish_reason: "tool_calls"`.
@@ -73,39 +42,11 @@ fn tool_call_events() -> Vec<Value> {
     ]
 }
 
-fn run_check(python: PathBuf, base_url: String) -> std::io::Result<Output> {
-    let script =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/clients/openai_sdk_check.py");
-    let mut command = Command::new(python);
-    command.arg(script).args([
-        "--base-url",
-        &base_url,
-        "--model",
-        "auto-fastest",
-        "--unknown-model",
-        UNKNOWN_MODEL,
-        "--expect-text",
-        PLAIN_TEXT,
-        "--expect-stream-text",
-        STREAMED_TEXT,
-        "--expect-tool-name",
-        TOOL_NAME,
-        "--expect-tool-arguments",
-        TOOL_ARGUMENTS,
-    ]);
-    // The router is on loopback: a proxy from the environment must not get in between.
-    for variable in PROXY_VARIABLES {
-        command.env_remove(variable);
-    }
-    command
-        .env("NO_PROXY", "127.0.0.1,localhost")
-        .env("no_proxy", "127.0.0.1,localhost");
-    command.output()
-}
-
 #[tokio::test]
 async fn the_official_python_sdk_chats_streams_calls_tools_and_sees_not_found() {
-    let Some(python) = python() else { return };
+    let Some(python) = python::interpreter("openai") else {
+        return;
+    };
     let fake = FakeUpstream::start().await;
     // The script makes its three model calls in this order, without retries.
     fake.on_sequence(
@@ -122,15 +63,27 @@ async fn the_official_python_sdk_chats_streams_calls_tools_and_sees_not_found() 
     let router = start_router(endpoints_config(&[("sdk", &fake, UPSTREAM_MODEL)])).await;
     let base_url = router.url("/v1");
 
-    // Blocking IO off the runtime: the router answers the script on this same runtime.
-    let output = tokio::time::timeout(
-        Duration::from_secs(120),
-        tokio::task::spawn_blocking(move || run_check(python, base_url)),
+    let output = python::run_script(
+        python,
+        "openai_sdk_check.py",
+        vec![
+            "--base-url".to_string(),
+            base_url.to_string(),
+            "--model".to_string(),
+            "auto-fastest".to_string(),
+            "--unknown-model".to_string(),
+            UNKNOWN_MODEL.to_string(),
+            "--expect-text".to_string(),
+            PLAIN_TEXT.to_string(),
+            "--expect-stream-text".to_string(),
+            STREAMED_TEXT.to_string(),
+            "--expect-tool-name".to_string(),
+            TOOL_NAME.to_string(),
+            "--expect-tool-arguments".to_string(),
+            TOOL_ARGUMENTS.to_string(),
+        ],
     )
-    .await
-    .expect("the SDK script finishes within 120 s")
-    .unwrap()
-    .expect("the python from MODELRELAY_TEST_PYTHON starts");
+    .await;
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(

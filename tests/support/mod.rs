@@ -3,6 +3,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod fake_upstream;
+pub mod python;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
