@@ -39,6 +39,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .nest("/api", admin::router())
         .route("/", get(ui::index))
         .route("/{file}", get(ui::asset))
+        .route("/js/{file}", get(ui::script))
         .layer(middleware::from_fn(guard::require_json))
         .layer(middleware::from_fn_with_state(
             state.clone(),

@@ -60,3 +60,9 @@ pub async fn index() -> Response {
 pub async fn asset(Path(path): Path<String>) -> Response {
     serve(&path)
 }
+
+/// The page's ES modules in `ui/js/`. Browsers refuse a module served with a type other than
+/// JavaScript, and `content_type` names it by the `.js` extension.
+pub async fn script(Path(file): Path<String>) -> Response {
+    serve(&format!("js/{file}"))
+}
