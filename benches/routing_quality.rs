@@ -5,7 +5,8 @@
 //! A deterministic discrete-event simulation in virtual time: nothing sleeps and nothing
 //! touches the network. The modelrelay policy drives the real `plan_candidates`, `HealthBook`,
 //! `ttft_budget` and `prober::due_rows`, and walks its candidates the way
-//! `forward::executor::forward_chat` and `http::chat` do:
+//! `forward::executor::forward_chat` and `forward::route` do, deciding by the engine's own
+//! `forward::policy` (no copied constants or rules):
 //! - one plan per request, re-planned once after a wait of at most 5 s when every row is cooling;
 //! - `admit` before each candidate;
 //! - a same-row retry after a 500, or after a short 429 from the last candidate;
@@ -47,11 +48,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use modelrelay::engine::config::Settings;
+use modelrelay::engine::forward::policy::{self, Step, Verdict, Walk};
 use modelrelay::engine::health::scoring::ttft_budget;
 use modelrelay::engine::health::{
     AttemptReport, AttemptResult, HealthBook, RateLimitInfo, RowCondition, SampleSource, Window,
 };
-use modelrelay::engine::prober::{daily_probe_budget, due_rows};
+use modelrelay::engine::prober::{self, daily_probe_budget, due_rows};
 use modelrelay::engine::providers::{AuthMode, FreeTierLimits, ModelRow, Provider, RowOrigin};
 use modelrelay::engine::routing::{plan_candidates, PlanInputs, RankOrder};
 use tokio::time::Instant;
@@ -74,14 +76,9 @@ const OUTPUT_TOKENS: (u64, u64) = (200, 300);
 const POOL_RPM: u32 = 20;
 const POOL_RPD: u32 = 50;
 
-/// Private constants of the engine, copied: `http::chat::WAIT_FOR_RESET`,
-/// `forward::executor::SHORT_RATE_LIMIT_WAIT`, `prober::{TICK, PROBE_BUDGET, MAX_IN_FLIGHT}`.
-const WAIT_FOR_RESET: u64 = 5 * SECOND;
-const SHORT_RATE_LIMIT_WAIT: u64 = 5 * SECOND;
-const PROBE_TICK: u64 = SECOND;
-const PROBE_BUDGET: u64 = 20 * SECOND;
-const PROBE_MAX_IN_FLIGHT: usize = 4;
-const PROBE_TOKENS: u64 = 32;
+/// The prober's own numbers, in the bench's microseconds.
+const PROBE_TICK: u64 = prober::TICK.as_micros() as u64;
+const PROBE_BUDGET: u64 = prober::PROBE_BUDGET.as_micros() as u64;
 
 // ---------------------------------------------------------------------------------------------
 // Deterministic randomness: splitmix64, and hashes of (salt, request, row, …) so that every
@@ -771,7 +768,7 @@ impl Policy {
 
     /// Output tokens a probe asks for, and whether it reports them to the health book.
     fn probe_tokens(self) -> (u64, bool) {
-        (PROBE_TOKENS, true)
+        (prober::PROBE_MAX_TOKENS, true)
     }
 
     fn name(self) -> &'static str {
@@ -1001,9 +998,7 @@ impl<'w> Sim<'w> {
                     },
                 );
                 if plan.candidates.is_empty() {
-                    let reset = plan.earliest_reset().filter(|reset| {
-                        reset.duration_since(now) <= Duration::from_micros(WAIT_FOR_RESET)
-                    });
+                    let reset = policy::reset_worth_waiting(plan.earliest_reset(), now);
                     match reset {
                         Some(reset) if first => {
                             let at = self.now + reset.duration_since(now).as_micros() as u64;
@@ -1111,12 +1106,19 @@ impl<'w> Sim<'w> {
 
     fn try_row(&mut self, request: usize, row: usize) {
         let flight = &self.flights[request];
-        if flight.attempts >= self.world.settings.max_attempts() {
-            self.finish(request, Ending::OutOfAttempts);
-            return;
-        }
-        if self.now >= flight.deadline {
-            self.finish(request, Ending::PastDeadline);
+        let (now, deadline) = (self.instant(), self.world.at(flight.deadline));
+        if !policy::may_attempt(
+            flight.attempts,
+            self.world.settings.max_attempts(),
+            now,
+            deadline,
+        ) {
+            let ending = if flight.attempts >= self.world.settings.max_attempts() {
+                Ending::OutOfAttempts
+            } else {
+                Ending::PastDeadline
+            };
+            self.finish(request, ending);
             return;
         }
         let left = flight.deadline - self.now;
@@ -1195,36 +1197,45 @@ impl<'w> Sim<'w> {
             }
             Answer::Failed(kind) => kind,
         };
-        let flight = &mut self.flights[request];
-        let last_candidate = flight.next + 1 == flight.order.len();
-        // `forward::executor::decide_after_failure`: a 500 once more on the same row, a short
-        // 429 waited out on the same row when it is the last candidate.
-        let same_row = self.policy.is_relay()
-            && !flight.retried_same_row
-            && match kind {
-                FailKind::Status(500) => true,
-                FailKind::Status(429) => {
-                    last_candidate
-                        && attempt
-                            .retry_after()
-                            .is_some_and(|wait| wait <= SHORT_RATE_LIMIT_WAIT)
-                }
-                _ => false,
+        // `forward::policy` decides, as it does in the executor.
+        let step = if self.policy.is_relay() {
+            let flight = &self.flights[request];
+            let now = self.instant();
+            let verdict = Verdict::Failed {
+                status: match kind {
+                    FailKind::Status(status) => Some(status),
+                    FailKind::Connect | FailKind::Timeout => None,
+                },
+                retry_after: attempt.retry_after().map(Duration::from_micros),
             };
-        if same_row {
-            flight.retried_same_row = true;
-            let wait = attempt
-                .retry_after()
-                .unwrap_or(0)
-                .min(SHORT_RATE_LIMIT_WAIT);
-            if kind == FailKind::Status(429) && wait > 0 {
-                self.schedule(self.now + wait, Event::RetrySameRow(request));
-            } else {
-                self.retry_same_row(request);
-            }
+            let walk = Walk {
+                retried_same_row: flight.retried_same_row,
+                last_candidate: flight.next + 1 == flight.order.len(),
+                row_cooling: self
+                    .book
+                    .condition(&self.world.rows[row], now)
+                    .cooling(now)
+                    .is_some(),
+            };
+            policy::next_step(verdict, walk)
         } else {
-            flight.next += 1;
-            self.next_candidate(request);
+            Step::NextRow
+        };
+        let flight = &mut self.flights[request];
+        match step {
+            Step::RetrySameRow { wait } => {
+                flight.retried_same_row = true;
+                if wait.is_zero() {
+                    self.retry_same_row(request);
+                } else {
+                    let wait = wait.as_micros() as u64;
+                    self.schedule(self.now + wait, Event::RetrySameRow(request));
+                }
+            }
+            Step::Deliver | Step::NextRow | Step::NextLargerWindow => {
+                flight.next += 1;
+                self.next_candidate(request);
+            }
         }
     }
 
@@ -1290,7 +1301,7 @@ impl<'w> Sim<'w> {
             self.schedule(self.now + PROBE_TICK, Event::ProbeTick);
         }
         let now = self.instant();
-        if self.probe_in_flight.values().sum::<usize>() >= PROBE_MAX_IN_FLIGHT {
+        if self.probe_in_flight.values().sum::<usize>() >= prober::MAX_IN_FLIGHT {
             return;
         }
         let book = &self.book;

@@ -77,6 +77,8 @@ pub struct Credentials {
     stored: RwLock<HashMap<String, Vec<SecretString>>>,
     pools: Mutex<HashMap<String, PoolState>>,
     kiro_sso: Mutex<Option<(Instant, Option<SecretString>)>>,
+    /// Providers whose key may come from a signed-in Kiro IDE (`Flavor::Kiro`).
+    sso_cache_providers: Vec<String>,
 }
 
 impl std::fmt::Debug for Credentials {
@@ -106,7 +108,14 @@ impl Credentials {
             stored: RwLock::new(stored),
             pools: Mutex::default(),
             kiro_sso: Mutex::default(),
+            sso_cache_providers: Vec::new(),
         }
+    }
+
+    /// Lets `providers` (the Kiro-flavoured ones) fall back to the Kiro IDE's SSO cache.
+    pub fn with_sso_cache_providers(mut self, providers: Vec<String>) -> Self {
+        self.sso_cache_providers = providers;
+        self
     }
 
     /// A refresh token a signed-in Kiro IDE left in the AWS SSO cache, read at most every 30 s.
@@ -138,7 +147,7 @@ impl Credentials {
             return keys.clone();
         }
         drop(stored);
-        if provider == "kiro" {
+        if self.sso_cache_providers.iter().any(|p| p == provider) {
             if let Some(token) = self.kiro_sso_token() {
                 return vec![token];
             }

@@ -5,6 +5,9 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::engine::routing::selector::SelectorError;
+use crate::engine::upstream::failure::FailedAttempts;
+
 /// An error the router itself produced while handling an HTTP request.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -26,10 +29,10 @@ pub enum ApiError {
         message: String,
         retry_after_secs: u64,
     },
-    #[error("{0}")]
-    UpstreamFailed(String),
-    #[error("{0}")]
-    UpstreamTimeout(String),
+    #[error("all {count} attempts failed: {attempts}", count = .0.len(), attempts = .0)]
+    UpstreamFailed(FailedAttempts),
+    #[error("all {count} attempts failed: {attempts}", count = .0.len(), attempts = .0)]
+    UpstreamTimeout(FailedAttempts),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -130,6 +133,15 @@ pub fn error_body(
     code: &str,
 ) -> serde_json::Value {
     json!({"error": {"message": message, "type": error_type, "param": param, "code": code}})
+}
+
+impl From<SelectorError> for ApiError {
+    fn from(error: SelectorError) -> Self {
+        Self::InvalidRequest {
+            message: error.to_string(),
+            param: Some("model"),
+        }
+    }
 }
 
 impl IntoResponse for ApiError {

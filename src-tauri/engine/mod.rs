@@ -14,8 +14,10 @@ pub mod requestlog;
 pub mod routing;
 pub mod secrets;
 pub mod server;
+pub mod sse;
 pub mod state;
 pub mod transfer;
 pub mod translate;
+pub mod upstream;
 
 pub use server::{start, EngineOptions, RunningEngine, StartError, DEFAULT_PORT};

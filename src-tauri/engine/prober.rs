@@ -9,25 +9,25 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::StreamExt;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::config::Settings;
-use crate::engine::forward::attempt::{attempt, AttemptRequest, Outcome};
-use crate::engine::forward::sse::SseObserver;
+use crate::engine::forward::{AnswerStream, StreamItem};
 use crate::engine::health::{Admission, AttemptReport, AttemptResult, SampleSource};
-use crate::engine::providers::headers::provider_headers;
 use crate::engine::providers::{AuthMode, ModelRow, Provider};
 use crate::engine::routing::plan::is_banned;
 use crate::engine::state::AppState;
+use crate::engine::upstream::{self, Call, Reply};
 
-const TICK: Duration = Duration::from_secs(1);
+pub const TICK: Duration = Duration::from_secs(1);
 /// A row whose last sample failed is checked again this soon, budget permitting.
 pub const RECHECK_AFTER_FAILURE: Duration = Duration::from_secs(20);
-const MAX_IN_FLIGHT: usize = 4;
-const PROBE_BUDGET: Duration = Duration::from_secs(20);
+pub const MAX_IN_FLIGHT: usize = 4;
+pub const PROBE_BUDGET: Duration = Duration::from_secs(20);
 /// Enough output (up to 32 tokens) to measure throughput as well as the first token.
+/// The output a probe asks for (`max_tokens` in its body).
+pub const PROBE_MAX_TOKENS: u64 = 32;
 const PROBE_BODY: &str = r#"{"messages":[{"role":"user","content":"Count from 1 to 40, separated by spaces."}],"max_tokens":32,"temperature":0,"stream":true}"#;
 
 /// Probes a provider may send per day: a tenth of a daily quota, a twentieth of a
@@ -222,11 +222,11 @@ pub async fn probe_row(state: &AppState, row: &ModelRow) -> AttemptResult {
         let started = Instant::now();
         let key = state.credentials.peek_key(&settings, &row.provider.key);
         let body = probe_body(&row.upstream_id);
-        let outcome = attempt(AttemptRequest {
+        let reply = upstream::send(Call {
             http: &state.http,
             row,
             key,
-            extra_headers: provider_headers(&row.provider, &state.identity),
+            identity: &state.identity,
             kiro: &state.kiro,
             body,
             stream: true,
@@ -235,46 +235,46 @@ pub async fn probe_row(state: &AppState, row: &ModelRow) -> AttemptResult {
         })
         .await;
         let ttft = started.elapsed();
-        let (result, rate) = match outcome {
-            Outcome::Stream {
+        let (result, rate) = match reply {
+            Ok(Reply::Stream {
                 first,
-                mut rest,
+                rest,
                 rate,
+                content_type,
                 ..
-            } => {
-                let idle = settings.timeouts.idle();
+            }) => {
+                let is_sse = content_type
+                    .as_ref()
+                    .is_none_or(|v| v.as_bytes().starts_with(b"text/event-stream"));
+                let mut answer = AnswerStream::new(
+                    first,
+                    rest,
+                    settings.timeouts.idle(),
+                    is_sse,
+                    Box::new(|_| {}),
+                );
                 let mut broken = None;
-                let mut observer = SseObserver::default();
-                observer.feed(&first);
-                loop {
-                    match tokio::time::timeout(idle, rest.next()).await {
-                        Ok(Some(Ok(chunk))) => {
-                            observer.feed(&chunk);
-                            continue;
-                        }
-                        Ok(None) => break,
-                        Ok(Some(Err(_))) | Err(_) => {
-                            broken = Some("the probe's stream broke off");
-                            break;
-                        }
+                while let Some(item) = answer.next().await {
+                    if let StreamItem::Failed(failure) = item {
+                        broken = Some(failure.message);
                     }
                 }
                 let result = match broken {
                     None => AttemptResult::Success {
                         ttft,
                         total: started.elapsed(),
-                        tokens: Some(observer.tokens()),
+                        tokens: Some(answer.progress().tokens()),
                     },
                     Some(message) => AttemptResult::Failure {
                         status: None,
-                        message: message.into(),
+                        message: format!("the probe's stream broke off: {message}"),
                         timeout: false,
                         hard: false,
                     },
                 };
                 (result, Some(rate))
             }
-            Outcome::Complete { rate, .. } => (
+            Ok(Reply::Whole { rate, .. }) => (
                 AttemptResult::Success {
                     ttft,
                     total: ttft,
@@ -282,20 +282,20 @@ pub async fn probe_row(state: &AppState, row: &ModelRow) -> AttemptResult {
                 },
                 Some(rate),
             ),
-            Outcome::Rejected { status, body, .. } => (
+            Ok(Reply::Refused { status, body, .. }) => (
                 AttemptResult::Failure {
                     status: Some(status.as_u16()),
                     message: format!(
                         "HTTP {}: {}",
                         status.as_u16(),
-                        crate::engine::forward::error_message_from_body(&body)
+                        upstream::error_message_from_body(&body)
                     ),
                     timeout: false,
                     hard: false,
                 },
                 None,
             ),
-            Outcome::Failed(failure) => {
+            Err(failure) => {
                 let result = if failure.is_rate_limit() {
                     AttemptResult::RateLimited {
                         message: failure.message.clone(),
@@ -441,6 +441,7 @@ mod tests {
     #[test]
     fn the_probe_is_a_tiny_streaming_request() {
         let body: serde_json::Value = serde_json::from_slice(&probe_body("org/m\"x")).unwrap();
+        assert_eq!(body["max_tokens"], PROBE_MAX_TOKENS);
         assert_eq!(body["model"], "org/m\"x");
         assert_eq!(body["max_tokens"], 32);
         assert_eq!(body["stream"], true);

@@ -21,6 +21,7 @@ use crate::engine::http::guard::AccessPolicy;
 use crate::engine::prober::Prober;
 use crate::engine::providers::builtin::{BuiltinCatalog, CatalogDataError};
 use crate::engine::providers::headers::ClientIdentity;
+use crate::engine::providers::Flavor;
 use crate::engine::requestlog::RequestLog;
 use crate::engine::secrets::{
     default_store, known_accounts, migrate_keys_out_of_config, SecretStore,
@@ -181,6 +182,7 @@ pub async fn start(options: EngineOptions) -> Result<RunningEngine, StartError> 
         access: AccessPolicy::for_bind(addr, admin_token.clone()),
         builtin,
         shutdown: shutdown.clone(),
+        tasks: tokio_util::task::TaskTracker::new(),
     });
     let app = http::router(state.clone());
     let serve_shutdown = shutdown.clone();
@@ -278,5 +280,11 @@ fn load_credentials(
         Err(error) => tracing::warn!("{error}"),
     }
     let accounts = known_accounts(builtin, &config.settings());
-    Credentials::load(env, store, &accounts)
+    let sso_cache_providers = builtin
+        .providers
+        .iter()
+        .filter(|spec| spec.flavor == Flavor::Kiro)
+        .map(|spec| spec.key.clone())
+        .collect();
+    Credentials::load(env, store, &accounts).with_sso_cache_providers(sso_cache_providers)
 }

@@ -38,6 +38,8 @@ pub struct AppState {
     /// Who may use the page and `/api`.
     pub access: AccessPolicy,
     pub builtin: Arc<BuiltinCatalog>,
+    /// Owns every task the engine spawns; shutdown waits for them.
+    pub tasks: tokio_util::task::TaskTracker,
     /// Cancelled when the engine stops; long-lived responses (live events) end with it.
     pub shutdown: tokio_util::sync::CancellationToken,
 }

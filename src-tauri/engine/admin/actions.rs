@@ -115,7 +115,7 @@ pub fn pinned_view(state: &AppState) -> Value {
     json!({
         "pinned": views::pin_view(&settings),
         "pinningMode": views::pinning_mode(&settings),
-        "rows": crate::engine::http::chat::pinned_rows(&settings, &catalog),
+        "rows": crate::engine::routing::pinned_rows(&settings, &catalog),
     })
 }
 

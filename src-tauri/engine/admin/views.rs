@@ -11,10 +11,10 @@ use crate::engine::config::{PinningMode, Settings};
 use crate::engine::health::scoring::expected_ms;
 use crate::engine::health::stats::SampleOutcome;
 use crate::engine::health::{Admission, RowHealthView, Window};
-use crate::engine::http::chat::{pinned_rows, plan_request, Needs};
 use crate::engine::providers::endpoints::OPENAI_COMPATIBLE_PREFIX;
 use crate::engine::providers::{AuthMode, ModelRow};
 use crate::engine::routing::plan::is_banned;
+use crate::engine::routing::{pinned_rows, plan_request, Needs};
 use crate::engine::routing::{Selector, Target};
 use crate::engine::state::AppState;
 
@@ -46,7 +46,7 @@ pub fn auto_fastest_order(
         catalog,
         &selector,
         Needs::default(),
-        catalog.rows.clone(),
+        &catalog.rows,
         now,
     )
     .candidates

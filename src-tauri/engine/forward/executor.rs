@@ -1,15 +1,15 @@
-//! The failover loop: the one place that mixes the routing plan with IO. Candidates are
-//! tried in order until one produces a first chunk; the client sees only that one's answer.
-//! Every attempt's outcome is recorded in the health book at once.
+//! The failover loop: the one place that mixes the routing plan with IO. Candidates are tried
+//! in order, each through its upstream adapter, and `policy` says after every attempt what
+//! comes next, until one produces an answer. Every attempt's outcome is recorded in the health
+//! book at once; the routed answer is typed, and each edge serialises it once.
 
-use crate::engine::providers::kiro::auth::KiroAuth;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::response::Response;
-use http::{header, HeaderName, HeaderValue, StatusCode};
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, StatusCode};
 use tokio::time::Instant;
+use tokio_util::task::TaskTracker;
 
 use crate::engine::config::Settings;
 use crate::engine::credentials::Credentials;
@@ -18,23 +18,21 @@ use crate::engine::health::scoring::ttft_budget;
 use crate::engine::health::{
     AttemptReport, AttemptResult, HealthBook, RateLimitInfo, SampleSource,
 };
-use crate::engine::providers::headers::{provider_headers, ClientIdentity};
+use crate::engine::providers::headers::ClientIdentity;
+use crate::engine::providers::kiro::auth::KiroAuth;
 use crate::engine::providers::ModelRow;
 use crate::engine::requestlog::{AttemptLog, LogEntry, RequestLog};
 use crate::engine::routing::Candidate;
+use crate::engine::upstream::failure::{is_context_overflow, FailedAttempts};
+use crate::engine::upstream::{self, Call, Failure, FailureKind, Reply};
 
-use super::attempt::{attempt, AttemptRequest, Outcome};
-use super::failure::{is_context_overflow, Failure, FailureKind};
-use super::relay::{relay_stream, StreamEnd, StreamOutcome};
+use super::policy::{self, Step, Verdict, Walk};
 use super::request::ChatRequest;
+use super::stream::{AnswerStream, StreamEnd, StreamOutcome};
 
 pub const PROVIDER_HEADER: &str = "x-modelrelay-provider";
 pub const MODEL_HEADER: &str = "x-modelrelay-model";
 pub const ATTEMPTS_HEADER: &str = "x-modelrelay-attempts";
-
-/// A 429 that asks for at most this long may be waited out on the same row when no other
-/// candidate is left.
-const SHORT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(5);
 
 /// What forwarding needs from the engine, borrowed for one request.
 pub struct ForwardContext<'a> {
@@ -45,6 +43,8 @@ pub struct ForwardContext<'a> {
     pub kiro: &'a KiroAuth,
     pub health: &'a Arc<HealthBook>,
     pub log: &'a Arc<RequestLog>,
+    /// The engine's task owner, for follow-ups that outlive the request.
+    pub tasks: &'a TaskTracker,
 }
 
 /// What the request log will say about one request, filled in as it is forwarded.
@@ -100,21 +100,64 @@ impl Trace {
     }
 }
 
-/// How the loop continues after a failed attempt.
-enum Next {
-    SameRow,
-    NextRow,
+/// A routed request: the row that answered, how many attempts it took, and its answer.
+pub struct Routed {
+    pub row: Arc<ModelRow>,
+    pub attempts: usize,
+    pub answer: Answer,
 }
 
+/// The answer of the row that won, in OpenAI chat terms.
+pub enum Answer {
+    /// A whole `chat.completion`.
+    Whole {
+        status: StatusCode,
+        content_type: Option<HeaderValue>,
+        body: Bytes,
+    },
+    /// The upstream refused the request itself (a 4xx of the client's making).
+    Refused {
+        status: StatusCode,
+        content_type: Option<HeaderValue>,
+        body: Bytes,
+    },
+    /// A stream whose first chunk has arrived.
+    Stream {
+        status: StatusCode,
+        content_type: Option<HeaderValue>,
+        stream: AnswerStream,
+    },
+}
+
+impl Routed {
+    /// The `x-modelrelay-*` headers that say who answered.
+    pub fn headers(&self) -> Vec<(HeaderName, HeaderValue)> {
+        [
+            (PROVIDER_HEADER, self.row.provider.key.as_str()),
+            (MODEL_HEADER, self.row.upstream_id.as_str()),
+            (ATTEMPTS_HEADER, &self.attempts.to_string()),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| {
+            Some((
+                HeaderName::from_static(name),
+                HeaderValue::from_str(value).ok()?,
+            ))
+        })
+        .collect()
+    }
+}
+
+/// Tries `candidates` in order until one answers; the answer's bookkeeping (health, request
+/// log) is arranged before it is returned.
 pub async fn forward_chat(
     context: &ForwardContext<'_>,
     request: &ChatRequest,
     candidates: &[Candidate],
     mut trace: Trace,
-) -> Result<Response, ApiError> {
-    let result = try_candidates(context, request, candidates, &mut trace).await;
-    match result {
-        Ok((row, outcome, started)) => Ok(respond(context, &row, outcome, started, trace)),
+) -> Result<Routed, ApiError> {
+    match try_candidates(context, request, candidates, &mut trace).await {
+        Ok((row, reply, started)) => Ok(settle(context, row, reply, started, trace)),
         Err(error) => {
             context.log.push(trace.finish(Ending {
                 status: error.status_code().as_u16(),
@@ -144,22 +187,31 @@ fn attempt_log(
     }
 }
 
-/// Walks the candidates; returns the row that answered, its outcome and when its attempt began.
+fn reply_status(reply: &Reply) -> StatusCode {
+    match reply {
+        Reply::Stream { status, .. }
+        | Reply::Whole { status, .. }
+        | Reply::Refused { status, .. } => *status,
+    }
+}
+
+/// Walks the candidates as `policy` says; returns the row that answered, its reply and when
+/// its attempt began.
 async fn try_candidates(
     context: &ForwardContext<'_>,
     request: &ChatRequest,
     candidates: &[Candidate],
     trace: &mut Trace,
-) -> Result<(Arc<ModelRow>, Outcome, Instant), ApiError> {
+) -> Result<(Arc<ModelRow>, Reply, Instant), ApiError> {
     let deadline = Instant::now() + context.settings.routing_deadline();
     let max_attempts = context.settings.max_attempts();
-    let mut failures: Vec<(String, Failure)> = Vec::new();
+    let mut failures = FailedAttempts::default();
     let mut attempts = 0;
     // After a context-overflow answer, only rows with a larger window are worth trying.
     let mut needs_context_above: Option<u32> = None;
     for (index, candidate) in candidates.iter().enumerate() {
         let row = &candidate.row;
-        if needs_context_above.is_some_and(|min| row.context.is_none_or(|c| c <= min)) {
+        if !policy::fits_larger_window(row.context, needs_context_above) {
             continue;
         }
         if !context.health.admit(row, Instant::now()) {
@@ -167,15 +219,54 @@ async fn try_candidates(
         }
         let mut retried_same_row = false;
         loop {
-            if attempts >= max_attempts || Instant::now() >= deadline {
-                return Err(all_failed(&failures, attempts));
+            if !policy::may_attempt(attempts, max_attempts, Instant::now(), deadline) {
+                return Err(all_failed(failures));
             }
             attempts += 1;
             let started = Instant::now();
-            let outcome = send(context, request, candidate, deadline).await;
-            match outcome {
-                Ok(Outcome::Failed(failure)) => {
-                    record_failure(context, row, &failure);
+            let reply = send(context, request, candidate, deadline).await;
+            let verdict = match &reply {
+                Ok(Reply::Refused { body, .. }) if is_context_overflow(body) => {
+                    Verdict::ContextOverflow
+                }
+                Ok(_) => Verdict::Answered,
+                Err(failure) => Verdict::of_failure(failure),
+            };
+            let now = Instant::now();
+            let walk = Walk {
+                retried_same_row,
+                last_candidate: index + 1 == candidates.len(),
+                row_cooling: context.health.condition(row, now).cooling(now).is_some(),
+            };
+            let step = policy::next_step(verdict, walk);
+            match reply {
+                Ok(reply) if step == Step::Deliver => {
+                    let status = reply_status(&reply).as_u16();
+                    trace
+                        .attempts
+                        .push(attempt_log(row, Some(status), started, None));
+                    return Ok((row.clone(), reply, started));
+                }
+                Ok(reply) => {
+                    let status = reply_status(&reply).as_u16();
+                    trace.attempts.push(attempt_log(
+                        row,
+                        Some(status),
+                        started,
+                        Some("context window too small".into()),
+                    ));
+                    tracing::info!(target: "modelrelay::route", row = %row.row_id(), "prompt too long for this row; trying a larger window");
+                    failures.push(
+                        row.row_id(),
+                        Failure::new(
+                            FailureKind::Status(status),
+                            format!(
+                                "HTTP {status}: the prompt does not fit this row's context window"
+                            ),
+                        ),
+                    );
+                }
+                Err(failure) => {
                     trace.attempts.push(attempt_log(
                         row,
                         failure.status(),
@@ -183,100 +274,56 @@ async fn try_candidates(
                         Some(failure.message.clone()),
                     ));
                     tracing::warn!(target: "modelrelay::route", row = %row.row_id(), "candidate failed: {}", failure.message);
-                    let last_candidate = index + 1 == candidates.len();
-                    let next = decide_after_failure(&failure, retried_same_row, last_candidate);
-                    failures.push((row.row_id(), failure));
-                    // A 500 retry must not hit a row whose quota the answer said is spent; a
-                    // short 429 is waited out below, after which its cooldown is over.
-                    let cooling = !failures.last().is_some_and(|(_, f)| f.is_rate_limit())
-                        && context
-                            .health
-                            .condition(row, Instant::now())
-                            .cooling(Instant::now())
-                            .is_some();
-                    match next {
-                        Next::SameRow if !cooling => {
-                            retried_same_row = true;
-                            if let Some(wait) = failures.last().and_then(|(_, f)| f.retry_after()) {
-                                tokio::time::sleep(wait.min(SHORT_RATE_LIMIT_WAIT)).await;
-                                // Other answers may have extended the cooldown meanwhile.
-                                let now = Instant::now();
-                                if context.health.condition(row, now).cooling(now).is_some() {
-                                    break;
-                                }
-                            }
+                    failures.push(row.row_id(), failure);
+                }
+            }
+            match step {
+                Step::RetrySameRow { wait } => {
+                    retried_same_row = true;
+                    if !wait.is_zero() {
+                        tokio::time::sleep(wait).await;
+                        // Other answers may have extended the cooldown meanwhile.
+                        let now = Instant::now();
+                        if context.health.condition(row, now).cooling(now).is_some() {
+                            break;
                         }
-                        Next::SameRow | Next::NextRow => break,
                     }
                 }
-                Ok(Outcome::Rejected { status, body, .. }) if is_context_overflow(&body) => {
-                    trace.attempts.push(attempt_log(
-                        row,
-                        Some(status.as_u16()),
-                        started,
-                        Some("context window too small".into()),
-                    ));
-                    tracing::info!(target: "modelrelay::route", row = %row.row_id(), "prompt too long for this row; trying a larger window");
+                Step::NextLargerWindow => {
                     needs_context_above = Some(row.context.unwrap_or(0));
-                    failures.push((
-                        row.row_id(),
-                        Failure {
-                            kind: FailureKind::Status(status.as_u16()),
-                            message: format!(
-                                "HTTP {}: the prompt does not fit this row's context window",
-                                status.as_u16()
-                            ),
-                            rate: None,
-                        },
-                    ));
                     break;
                 }
-                Ok(outcome) => {
-                    let status = match &outcome {
-                        Outcome::Stream { status, .. }
-                        | Outcome::Complete { status, .. }
-                        | Outcome::Rejected { status, .. } => Some(status.as_u16()),
-                        Outcome::Failed(_) => None,
-                    };
-                    trace.attempts.push(attempt_log(row, status, started, None));
-                    return Ok((row.clone(), outcome, started));
-                }
-                Err(()) => return Err(all_failed(&failures, attempts)),
+                Step::NextRow | Step::Deliver => break,
             }
         }
     }
-    Err(all_failed(&failures, attempts))
+    Err(all_failed(failures))
 }
 
-/// One attempt with this candidate's time budget; `Err` when the overall deadline is gone.
+/// One attempt with this candidate's time budget, recorded in health when it failed.
 async fn send(
     context: &ForwardContext<'_>,
     request: &ChatRequest,
     candidate: &Candidate,
     deadline: Instant,
-) -> Result<Outcome, ()> {
+) -> Result<Reply, Failure> {
     let row = &candidate.row;
     let timeouts = context.settings.timeouts;
-    let cap = if request.stream {
-        timeouts.first_byte()
+    let budget = if request.stream {
+        ttft_budget(&candidate.condition, timeouts.first_byte())
     } else {
         timeouts.response()
     };
-    let budget = if request.stream {
-        ttft_budget(&candidate.condition, cap)
-    } else {
-        cap
-    };
-    let left = deadline.checked_duration_since(Instant::now()).ok_or(())?;
+    let left = deadline.saturating_duration_since(Instant::now());
     let key = context
         .credentials
         .key_for(context.settings, &row.provider.key, Instant::now());
     tracing::info!(target: "modelrelay::route", row = %row.row_id(), budget_ms = budget.min(left).as_millis() as u64, "forwarding");
-    let outcome = attempt(AttemptRequest {
+    let reply = upstream::send(Call {
         http: context.http,
         row,
         key: key.as_ref().map(|choice| choice.key.clone()),
-        extra_headers: provider_headers(&row.provider, context.identity),
+        identity: context.identity,
         kiro: context.kiro,
         body: request.body_for(&row.upstream_id),
         stream: request.stream,
@@ -284,39 +331,34 @@ async fn send(
         idle: timeouts.idle(),
     })
     .await;
-    if let (Outcome::Failed(failure), Some(choice)) = (&outcome, &key) {
-        if failure.is_rate_limit() {
+    if let Err(failure) = &reply {
+        record_failure(context, row, failure);
+        if let (true, Some(choice)) = (failure.is_rate_limit(), &key) {
             context.credentials.report_rate_limited(
                 &row.provider.key,
                 choice.index,
                 Instant::now(),
             );
-            if row.provider.key == "openrouter" {
-                check_openrouter_account(context, row, choice.key.clone());
-            }
+            check_account_quota(context, row, choice.key.clone());
         }
     }
-    Ok(outcome)
+    reply
 }
 
-/// After an OpenRouter 429, asks its key endpoint (in the background) whether the whole
-/// account's free quota is spent; if so every OpenRouter row is skipped until the reset.
-fn check_openrouter_account(
+/// After a 429, asks the provider's account endpoint (in the background, when it has one)
+/// whether the whole account's free quota is spent; if so every row of the account is
+/// skipped until the reset.
+fn check_account_quota(
     context: &ForwardContext<'_>,
     row: &Arc<ModelRow>,
     key: secrecy::SecretString,
 ) {
+    if row.provider.quota_check.is_none() {
+        return;
+    }
     let (http, health, row) = (context.http.clone(), context.health.clone(), row.clone());
-    tokio::spawn(async move {
-        let now_unix = crate::engine::requestlog::unix_ms() / 1000;
-        let Some(rate) = crate::engine::providers::openrouter::fetch_key_limits(
-            &http,
-            &row.provider,
-            &key,
-            now_unix,
-        )
-        .await
-        else {
+    context.tasks.spawn(async move {
+        let Some(rate) = upstream::account_quota(&http, &row.provider, &key).await else {
             return;
         };
         if rate.exhausted_for.is_some() {
@@ -325,7 +367,7 @@ fn check_openrouter_account(
                 AttemptReport {
                     source: SampleSource::Traffic,
                     outcome: AttemptResult::RateLimited {
-                        message: "the OpenRouter account's free quota is spent".into(),
+                        message: format!("the {} account's free quota is spent", row.provider.name),
                     },
                     rate: Some(rate),
                 },
@@ -335,26 +377,6 @@ fn check_openrouter_account(
     });
 }
 
-/// A single 500 is retried once on the same row; a short 429 is waited out on the same row
-/// when nothing else is left; everything else moves on.
-fn decide_after_failure(failure: &Failure, retried_same_row: bool, last_candidate: bool) -> Next {
-    if retried_same_row {
-        return Next::NextRow;
-    }
-    match failure.kind {
-        FailureKind::Status(500) => Next::SameRow,
-        FailureKind::Status(429)
-            if last_candidate
-                && failure
-                    .retry_after()
-                    .is_some_and(|w| w <= SHORT_RATE_LIMIT_WAIT) =>
-        {
-            Next::SameRow
-        }
-        _ => Next::NextRow,
-    }
-}
-
 fn record_failure(context: &ForwardContext<'_>, row: &ModelRow, failure: &Failure) {
     let outcome = if failure.is_rate_limit() {
         AttemptResult::RateLimited {
@@ -362,10 +384,7 @@ fn record_failure(context: &ForwardContext<'_>, row: &ModelRow, failure: &Failur
         }
     } else {
         AttemptResult::Failure {
-            status: match failure.kind {
-                FailureKind::Status(status) => Some(status),
-                _ => None,
-            },
+            status: failure.status(),
             message: failure.message.clone(),
             timeout: failure.is_timeout(),
             hard: failure.is_hard(),
@@ -382,19 +401,19 @@ fn record_failure(context: &ForwardContext<'_>, row: &ModelRow, failure: &Failur
     );
 }
 
-/// Builds the client's response and arranges for the attempt's success to be recorded
-/// (at once for whole answers, when the stream ends for streams).
-fn respond(
+/// Turns the winning reply into the routed answer and arranges for its outcome to be
+/// recorded (at once for whole answers, when the stream ends for streams).
+fn settle(
     context: &ForwardContext<'_>,
-    row: &Arc<ModelRow>,
-    outcome: Outcome,
+    row: Arc<ModelRow>,
+    reply: Reply,
     started: Instant,
     trace: Trace,
-) -> Response {
+) -> Routed {
     let ttft = started.elapsed();
     let attempts = trace.attempts.len();
-    match outcome {
-        Outcome::Stream {
+    let answer = match reply {
+        Reply::Stream {
             status,
             content_type,
             first,
@@ -408,7 +427,6 @@ fn respond(
             let health = context.health.clone();
             let log = context.log.clone();
             let finished_row = row.clone();
-            let status_code = status.as_u16();
             let on_end = Box::new(move |end: StreamEnd| {
                 let (outcome, error) = match &end.outcome {
                     StreamOutcome::Completed => ("completed", None),
@@ -418,7 +436,7 @@ fn respond(
                     other => ("cut", Some(format!("{other:?}"))),
                 };
                 log.push(trace.finish(Ending {
-                    status: status_code,
+                    status: status.as_u16(),
                     row: Some(&finished_row),
                     outcome,
                     error,
@@ -427,25 +445,19 @@ fn respond(
                 }));
                 record_stream_end(&health, &finished_row, end, started, ttft, rate);
             });
-            let body = Body::from_stream(relay_stream(
-                first,
-                rest,
-                context.settings.timeouts.idle(),
-                is_sse,
-                on_end,
-            ));
-            let content_type =
-                content_type.unwrap_or(HeaderValue::from_static("text/event-stream"));
-            let mut response = build_response(status, Some(content_type), body, row, attempts);
-            let headers = response.headers_mut();
-            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-            headers.insert(
-                HeaderName::from_static("x-accel-buffering"),
-                HeaderValue::from_static("no"),
-            );
-            response
+            Answer::Stream {
+                status,
+                content_type,
+                stream: AnswerStream::new(
+                    first,
+                    rest,
+                    context.settings.timeouts.idle(),
+                    is_sse,
+                    on_end,
+                ),
+            }
         }
-        Outcome::Complete {
+        Reply::Whole {
             status,
             content_type,
             body,
@@ -458,7 +470,7 @@ fn respond(
                         .and_then(|t| t.as_u64())
                 });
             context.health.record(
-                row,
+                &row,
                 AttemptReport {
                     source: SampleSource::Traffic,
                     outcome: AttemptResult::Success {
@@ -472,32 +484,42 @@ fn respond(
             );
             context.log.push(trace.finish(Ending {
                 status: status.as_u16(),
-                row: Some(row),
+                row: Some(&row),
                 outcome: "completed",
                 error: None,
                 ttft: Some(ttft),
                 tokens,
             }));
-            build_response(status, content_type, Body::from(body), row, attempts)
+            Answer::Whole {
+                status,
+                content_type,
+                body,
+            }
         }
-        Outcome::Rejected {
+        Reply::Refused {
             status,
             content_type,
             body,
         } => {
             context.log.push(trace.finish(Ending {
                 status: status.as_u16(),
-                row: Some(row),
+                row: Some(&row),
                 outcome: "rejected",
-                error: Some(super::failure::error_message_from_body(&body)),
+                error: Some(upstream::error_message_from_body(&body)),
                 ttft: None,
                 tokens: None,
             }));
-            build_response(status, content_type, Body::from(body), row, attempts)
+            Answer::Refused {
+                status,
+                content_type,
+                body,
+            }
         }
-        Outcome::Failed(_) => {
-            build_response(StatusCode::BAD_GATEWAY, None, Body::empty(), row, attempts)
-        }
+    };
+    Routed {
+        row,
+        attempts,
+        answer,
     }
 }
 
@@ -545,60 +567,29 @@ fn record_stream_end(
     );
 }
 
-fn build_response(
-    status: StatusCode,
-    content_type: Option<HeaderValue>,
-    body: Body,
-    row: &ModelRow,
-    attempts: usize,
-) -> Response {
-    let mut response = Response::new(body);
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    if let Some(content_type) = content_type {
-        headers.insert(header::CONTENT_TYPE, content_type);
-    }
-    for (name, value) in [
-        (PROVIDER_HEADER, row.provider.key.as_str()),
-        (MODEL_HEADER, row.upstream_id.as_str()),
-        (ATTEMPTS_HEADER, &attempts.to_string()),
-    ] {
-        if let Ok(value) = HeaderValue::from_str(value) {
-            headers.insert(HeaderName::from_static(name), value);
-        }
-    }
-    response
-}
-
-/// The error for a request whose every candidate failed, saying what happened to each.
-fn all_failed(failures: &[(String, Failure)], attempts: usize) -> ApiError {
+/// The error for a request whose every candidate failed, with each attempt's failure.
+fn all_failed(failures: FailedAttempts) -> ApiError {
     if failures.is_empty() {
         return ApiError::NoProviderAvailable(
             "every candidate was skipped because it is failing or busy; try again in a few seconds"
                 .into(),
         );
     }
-    let summary = failures
-        .iter()
-        .map(|(row, failure)| format!("`{row}`: {}", failure.message))
-        .collect::<Vec<_>>()
-        .join("; ");
-    if failures.iter().all(|(_, f)| f.is_rate_limit()) {
+    if failures.all(Failure::is_rate_limit) {
         let wait = failures
             .iter()
-            .filter_map(|(_, f)| f.retry_after())
+            .filter_map(|attempt| attempt.failure.retry_after())
             .min()
             .unwrap_or(Duration::from_secs(30));
         let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
         return ApiError::RateLimited {
-            message: format!("every candidate is rate-limited ({summary}); retry in {seconds} s"),
+            message: format!("every candidate is rate-limited ({failures}); retry in {seconds} s"),
             retry_after_secs: seconds,
         };
     }
-    let message = format!("all {attempts} attempts failed: {summary}");
-    if failures.iter().all(|(_, f)| f.is_timeout()) {
-        ApiError::UpstreamTimeout(message)
+    if failures.all(Failure::is_timeout) {
+        ApiError::UpstreamTimeout(failures)
     } else {
-        ApiError::UpstreamFailed(message)
+        ApiError::UpstreamFailed(failures)
     }
 }

@@ -1,14 +1,19 @@
-//! Forwarding a chat request: parse it once, try candidates in order with failover, and
-//! relay the winner's answer to the client as it arrives.
+//! Forwarding a chat request: parse it once (`request`), plan it and walk the candidates with
+//! failover (`route` → `executor`, deciding by the pure `policy`), and hand the winner's answer
+//! to the edge as a typed `Routed` (a whole body, the upstream's refusal, or an `AnswerStream`
+//! of whole SSE lines whose `progress` says when the answer is complete).
 
-pub mod attempt;
 mod executor;
-mod failure;
-mod kiro;
-mod relay;
+pub mod policy;
+pub mod progress;
 pub mod request;
-pub mod sse;
+mod route;
+pub mod stream;
 
-pub use executor::{forward_chat, Ending, ForwardContext, Trace};
-pub use failure::{classify_status, error_message_from_body, StatusClass};
+pub use executor::{
+    forward_chat, Answer, Ending, ForwardContext, Routed, Trace, ATTEMPTS_HEADER, MODEL_HEADER,
+    PROVIDER_HEADER,
+};
 pub use request::ChatRequest;
+pub use route::{route, serves_model};
+pub use stream::{AnswerStream, Chunk, StreamFailure, StreamItem};

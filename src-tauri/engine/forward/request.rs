@@ -6,6 +6,7 @@ use indexmap::IndexMap;
 use serde_json::value::RawValue;
 
 use crate::engine::error::ApiError;
+use crate::engine::routing::Needs;
 
 pub struct ChatRequest {
     fields: IndexMap<String, Box<RawValue>>,
@@ -34,6 +35,28 @@ impl ChatRequest {
                 },
                 _ => ApiError::MalformedJson(error.to_string()),
             })?;
+        Self::from_fields(fields)
+    }
+
+    /// A request a translating edge built as JSON (Anthropic Messages, Responses): each field
+    /// is serialised once, here, and never parsed again.
+    pub fn from_object(
+        object: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Self, ApiError> {
+        let mut fields = IndexMap::with_capacity(object.len());
+        for (key, value) in object {
+            let raw = serde_json::value::to_raw_value(&value).map_err(|error| {
+                ApiError::InvalidRequest {
+                    message: format!("`{key}` cannot be forwarded: {error}"),
+                    param: None,
+                }
+            })?;
+            fields.insert(key, raw);
+        }
+        Self::from_fields(fields)
+    }
+
+    fn from_fields(fields: IndexMap<String, Box<RawValue>>) -> Result<Self, ApiError> {
         let model = match fields.get("model").map(|raw| raw.get()) {
             None | Some("null") => None,
             Some(raw) => Some(serde_json::from_str::<String>(raw).map_err(|_| {
@@ -110,6 +133,15 @@ impl ChatRequest {
         }
         out.push(b'}');
         Bytes::from(out)
+    }
+
+    /// What this request needs from a row.
+    pub fn needs(&self) -> Needs {
+        Needs {
+            wants_tools: self.wants_tools,
+            has_images: self.has_images,
+            estimated_prompt_tokens: self.estimated_prompt_tokens,
+        }
     }
 
     /// The messages, each cut to `max_chars`, for `--log`.

@@ -10,16 +10,16 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::response::Response;
 use axum::Json;
-use http::{HeaderMap, HeaderValue, StatusCode};
+use http::{HeaderValue, StatusCode};
 use serde_json::{json, Value};
 
 use crate::engine::error::ApiError;
-use crate::engine::forward::ChatRequest;
+use crate::engine::forward::{route, serves_model, ChatRequest};
 use crate::engine::state::AppState;
 use crate::engine::translate::{anthropic, OpenAiEvent};
 
-use super::chat::{body_error, route_chat, serves_model};
-use super::translated::{convert, json_response, Dialect, StreamDialect};
+use super::chat::body_error;
+use super::translated::{json_response, respond, Dialect, StreamDialect};
 
 struct Anthropic {
     model: String,
@@ -84,15 +84,30 @@ async fn forward_messages(
         .and_then(Value::as_str)
         .unwrap_or("auto-fastest")
         .to_string();
-    let mut openai =
+    let openai =
         anthropic::request_to_openai(&client).map_err(|invalid| ApiError::InvalidRequest {
             message: invalid.message,
             param: Some(invalid.param),
         })?;
-    openai["model"] = Value::String(routed_model(state, &model));
-    let request = ChatRequest::parse(openai.to_string().as_bytes())?;
-    let response = route_chat(state, &settings, request).await?;
-    Ok(convert(&Anthropic { model }, response).await)
+    let request = translated_request(state, openai, &model)?;
+    let routed = route(state, &settings, request).await?;
+    Ok(respond(&Anthropic { model }, routed).await)
+}
+
+/// The chat request a translator built, with the model to route.
+pub fn translated_request(
+    state: &AppState,
+    openai: Value,
+    model: &str,
+) -> Result<ChatRequest, ApiError> {
+    let Value::Object(mut object) = openai else {
+        return Err(ApiError::InvalidRequest {
+            message: "the request body must be a JSON object".into(),
+            param: None,
+        });
+    };
+    object.insert("model".into(), Value::String(routed_model(state, model)));
+    ChatRequest::from_object(object)
 }
 
 /// The model to route: the client's when this router serves it, else `auto-fastest`.
@@ -136,7 +151,6 @@ fn error_response(error: &ApiError) -> Response {
     let status = error.status_code();
     let mut response = json_response(
         status,
-        &HeaderMap::new(),
         &anthropic::error_body(status.as_u16(), &error.to_string()),
     );
     if let ApiError::RateLimited {

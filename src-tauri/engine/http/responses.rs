@@ -13,13 +13,12 @@ use http::StatusCode;
 use serde_json::Value;
 
 use crate::engine::error::{error_body, ApiError};
-use crate::engine::forward::ChatRequest;
+use crate::engine::forward::route;
 use crate::engine::state::AppState;
 use crate::engine::translate::{responses, OpenAiEvent};
 
-use super::chat::route_chat;
-use super::messages::{parse_body, routed_model};
-use super::translated::{convert, Dialect, StreamDialect};
+use super::messages::{parse_body, translated_request};
+use super::translated::{respond, Dialect, StreamDialect};
 
 struct Responses {
     model: String,
@@ -80,14 +79,13 @@ pub async fn create_response(
         .and_then(Value::as_str)
         .unwrap_or("auto-fastest")
         .to_string();
-    let mut openai =
+    let openai =
         responses::request_to_openai(&client).map_err(|invalid| ApiError::InvalidRequest {
             message: invalid.message,
             param: Some(invalid.param),
         })?;
-    openai["model"] = Value::String(routed_model(&state, &model));
-    let request = ChatRequest::parse(openai.to_string().as_bytes())?;
-    let response = route_chat(&state, &settings, request).await?;
+    let request = translated_request(&state, openai, &model)?;
+    let routed = route(&state, &settings, request).await?;
     let created_at = crate::engine::requestlog::unix_ms() / 1000;
-    Ok(convert(&Responses { model, created_at }, response).await)
+    Ok(respond(&Responses { model, created_at }, routed).await)
 }

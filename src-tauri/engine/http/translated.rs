@@ -1,18 +1,20 @@
-//! The edge between the shared chat path and the translating endpoints: takes the OpenAI
-//! response `route_chat` produced and re-emits it in the client's dialect. Whole answers are
-//! converted at once; streams are converted event by event as the relay yields them, so
-//! failover (before the first chunk) and the in-band error (after it) stay the relay's. It must
-//! not plan, retry or buffer a stream.
+//! The edge for client dialects other than OpenAI chat: serialises a typed `Routed` answer in
+//! the client's dialect. Whole answers are converted at once; streams are converted chunk by
+//! chunk as they arrive, so failover (before the first chunk) stays the executor's and the
+//! in-band error (after it) is rendered once, in the client's shape. It must not plan, retry
+//! or buffer a stream.
 
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::response::Response;
-use futures_util::{Stream, StreamExt};
-use http::{header, HeaderMap, HeaderValue, StatusCode};
+use futures_util::Stream;
+use http::{header, HeaderValue, StatusCode};
 use serde_json::Value;
 
-use crate::engine::translate::{OpenAiEvent, SseParser};
+use crate::engine::forward::{Answer, AnswerStream, Routed, StreamItem};
+use crate::engine::translate::OpenAiEvent;
+use crate::engine::upstream::error_message_from_body;
 
 /// How often an idle translated stream sends a keep-alive (Anthropic `ping`).
 const PING_EVERY: Duration = Duration::from_secs(15);
@@ -28,7 +30,7 @@ pub trait Dialect {
     fn stream(&self) -> Self::Stream;
 }
 
-/// A client dialect's streaming state machine over OpenAI SSE events.
+/// A client dialect's streaming state machine over OpenAI stream events.
 pub trait StreamDialect: Send + 'static {
     /// The client's events for one upstream event.
     fn on_event(&mut self, event: &OpenAiEvent) -> String;
@@ -41,60 +43,72 @@ pub trait StreamDialect: Send + 'static {
     fn ended(&self) -> bool;
 }
 
-/// Re-emits `response` (an OpenAI answer from `route_chat`) in the client's dialect.
-pub async fn convert<D: Dialect>(dialect: &D, response: Response) -> Response {
-    let (parts, body) = response.into_parts();
-    let is_sse = parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/event-stream"));
-    if parts.status.is_success() && is_sse {
-        let stream = translate_stream(body, dialect.stream());
-        let mut response = build(parts.status, &parts.headers, Body::from_stream(stream));
-        let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/event-stream"),
-        );
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        return response;
-    }
-    let bytes = match axum::body::to_bytes(body, usize::MAX).await {
-        Ok(bytes) => bytes,
-        Err(error) => {
-            let message = format!("the upstream answer could not be read: {error}");
-            return json_response(
-                StatusCode::BAD_GATEWAY,
-                &parts.headers,
-                &dialect.error(StatusCode::BAD_GATEWAY, &message),
+/// Serialises `routed` in the client's dialect.
+pub async fn respond<D: Dialect>(dialect: &D, routed: Routed) -> Response {
+    let headers = routed.headers();
+    let mut response = match routed.answer {
+        Answer::Stream { status, stream, .. } if status.is_success() && stream.is_sse() => {
+            let mut response = Response::new(Body::from_stream(translate_stream(
+                stream,
+                dialect.stream(),
+            )));
+            *response.status_mut() = status;
+            let map = response.headers_mut();
+            map.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/event-stream"),
             );
+            map.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            response
         }
+        // A streamed request answered with a whole body: read it and convert it whole.
+        Answer::Stream {
+            status, mut stream, ..
+        } => match read_all(&mut stream).await {
+            Ok(body) => whole(dialect, status, &body),
+            Err(message) => json_response(
+                StatusCode::BAD_GATEWAY,
+                &dialect.error(StatusCode::BAD_GATEWAY, &message),
+            ),
+        },
+        Answer::Refused { status, body, .. } => {
+            let message = error_message_from_body(&body);
+            json_response(status, &dialect.error(status, &message))
+        }
+        Answer::Whole { status, body, .. } => whole(dialect, status, &body),
     };
-    if !parts.status.is_success() {
-        let message = crate::engine::forward::error_message_from_body(&bytes);
-        return json_response(
-            parts.status,
-            &parts.headers,
-            &dialect.error(parts.status, &message),
-        );
+    for (name, value) in headers {
+        response.headers_mut().insert(name, value);
     }
-    match serde_json::from_slice::<Value>(&bytes) {
-        Ok(openai) => json_response(parts.status, &parts.headers, &dialect.answer(&openai)),
+    response
+}
+
+fn whole<D: Dialect>(dialect: &D, status: StatusCode, body: &[u8]) -> Response {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(openai) => json_response(status, &dialect.answer(&openai)),
         Err(_) => {
             let message = "the upstream answered with something that is not a chat completion";
             json_response(
                 StatusCode::BAD_GATEWAY,
-                &parts.headers,
                 &dialect.error(StatusCode::BAD_GATEWAY, message),
             )
         }
     }
 }
 
+async fn read_all(stream: &mut AnswerStream) -> Result<Vec<u8>, String> {
+    let mut body = Vec::new();
+    while let Some(item) = stream.next().await {
+        match item {
+            StreamItem::Chunk(chunk) => body.extend_from_slice(&chunk.raw),
+            StreamItem::Failed(failure) => return Err(failure.message),
+        }
+    }
+    Ok(body)
+}
+
 struct Translation<S> {
-    body: axum::body::BodyDataStream,
-    parser: SseParser,
+    answer: AnswerStream,
     dialect: S,
     ticker: tokio::time::Interval,
     done: bool,
@@ -106,35 +120,34 @@ impl<S: StreamDialect> Translation<S> {
             if self.done || self.dialect.ended() {
                 return None;
             }
-            let chunk = tokio::select! {
-                chunk = self.body.next() => chunk,
+            let item = tokio::select! {
+                item = self.answer.next() => item,
                 _ = self.ticker.tick() => match self.dialect.ping() {
                     Some(ping) => return Some(ping),
                     None => continue,
                 },
             };
-            let text = match chunk {
-                Some(Ok(bytes)) => {
+            let text = match item {
+                Some(StreamItem::Chunk(chunk)) => {
                     let mut text = String::new();
-                    for event in self.parser.feed(&bytes) {
-                        text.push_str(&self.dialect.on_event(&event));
+                    for data in chunk.data() {
+                        let event = match data {
+                            None => Some(OpenAiEvent::Done),
+                            Some(payload) => OpenAiEvent::from_data(payload),
+                        };
+                        if let Some(event) = event {
+                            text.push_str(&self.dialect.on_event(&event));
+                        }
                     }
                     text
                 }
-                Some(Err(error)) => {
+                Some(StreamItem::Failed(failure)) => {
                     self.done = true;
-                    self.dialect.error(&format!(
-                        "the upstream stream broke before the answer was complete ({error})"
-                    ))
+                    self.dialect.error(&failure.message)
                 }
                 None => {
                     self.done = true;
-                    let mut text = String::new();
-                    for event in self.parser.finish() {
-                        text.push_str(&self.dialect.on_event(&event));
-                    }
-                    text.push_str(&self.dialect.finish());
-                    text
+                    self.dialect.finish()
                 }
             };
             if !text.is_empty() {
@@ -145,17 +158,16 @@ impl<S: StreamDialect> Translation<S> {
     }
 }
 
-/// The client's stream, converted event by event; dropping it drops the relay (and so the
-/// upstream request) with it.
+/// The client's stream, converted chunk by chunk; dropping it drops the answer stream (and so
+/// the upstream request) with it.
 fn translate_stream<S: StreamDialect>(
-    body: Body,
+    answer: AnswerStream,
     dialect: S,
 ) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send {
     let mut ticker = tokio::time::interval(PING_EVERY);
     ticker.reset();
     let translation = Translation {
-        body: body.into_data_stream(),
-        parser: SseParser::default(),
+        answer,
         dialect,
         ticker,
         done: false,
@@ -168,20 +180,10 @@ fn translate_stream<S: StreamDialect>(
     })
 }
 
-/// A response with the router's `x-modelrelay-*` headers carried over.
-fn build(status: StatusCode, from: &HeaderMap, body: Body) -> Response {
-    let mut response = Response::new(body);
+/// A JSON response with `status`.
+pub fn json_response(status: StatusCode, body: &Value) -> Response {
+    let mut response = Response::new(Body::from(body.to_string()));
     *response.status_mut() = status;
-    for (name, value) in from {
-        if name.as_str().starts_with("x-modelrelay-") || name == header::RETRY_AFTER {
-            response.headers_mut().insert(name.clone(), value.clone());
-        }
-    }
-    response
-}
-
-pub fn json_response(status: StatusCode, from: &HeaderMap, body: &Value) -> Response {
-    let mut response = build(status, from, Body::from(body.to_string()));
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),

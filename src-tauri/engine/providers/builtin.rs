@@ -10,12 +10,10 @@ use crate::engine::config::{EnvOverrides, Settings};
 
 use super::kiro::TokenUrls;
 use super::url::{is_loopback_url, normalize_base_url};
-use super::{AuthMode, DiscoveryKind, Flavor, FreeTierLimits, Provider};
+use super::{AuthMode, DiscoveryKind, Flavor, FreeTierLimits, Provider, QuotaCheck};
 
 const PROVIDERS_TOML: &str = include_str!("../../catalog/providers.toml");
 const MODELS_TOML: &str = include_str!("../../catalog/models.toml");
-/// The one provider whose base URL is a whole endpoint, not an OpenAI base.
-const KIRO: &str = "kiro";
 const ALIASES_TOML: &str = include_str!("../../catalog/aliases.toml");
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -43,6 +41,11 @@ pub struct ProviderSpec {
     pub rpd: Option<u32>,
     pub tpm: Option<u32>,
     pub shared_quota: Option<bool>,
+    /// Request quirks beyond the OpenAI API (`opencode`, `kiro`); standard when absent.
+    #[serde(default)]
+    pub flavor: Flavor,
+    /// The provider's endpoint to ask about its quota after a 429 (`openrouter-key`).
+    pub quota_check: Option<QuotaCheck>,
     pub notes: Option<String>,
 }
 
@@ -164,7 +167,8 @@ pub fn configured_provider(
         .or(stored.base_url.as_ref())
         .filter(|url| !url.trim().is_empty())
         .map(|url| {
-            if spec.key == KIRO {
+            // Kiro's base URL is a whole endpoint, not an OpenAI base.
+            if spec.flavor == Flavor::Kiro {
                 url.trim().trim_end_matches('/').to_string()
             } else {
                 normalize_base_url(url)
@@ -188,11 +192,8 @@ pub fn configured_provider(
         priority: stored.priority.unwrap_or(0),
         discovery: spec.discovery,
         discovery_ttl_minutes: spec.discovery_ttl_minutes.unwrap_or(30),
-        flavor: match spec.key.as_str() {
-            "opencode" => Flavor::OpenCode,
-            KIRO => Flavor::Kiro,
-            _ => Flavor::Standard,
-        },
+        flavor: spec.flavor,
+        quota_check: spec.quota_check,
         signup_url: spec.signup_url.clone(),
         api_key_env: spec.api_key_env.clone(),
         limits: FreeTierLimits {
@@ -201,7 +202,7 @@ pub fn configured_provider(
             tpm: spec.tpm,
         },
         shared_quota: spec.shared_quota.unwrap_or(false),
-        token_urls: (spec.key == KIRO).then(|| {
+        token_urls: (spec.flavor == Flavor::Kiro).then(|| {
             let defaults = TokenUrls::default();
             let pick = |url: &Option<String>, default: String| {
                 url.as_deref()

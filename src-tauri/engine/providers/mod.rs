@@ -45,7 +45,8 @@ impl DiscoveryKind {
 }
 
 /// Request quirks beyond the OpenAI API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Flavor {
     #[default]
     Standard,
@@ -54,6 +55,15 @@ pub enum Flavor {
     /// Kiro: OAuth tokens, its own request shape and an AWS event-stream answer
     /// (`providers::kiro`); the base URL is the whole endpoint.
     Kiro,
+}
+
+/// A provider's own endpoint that tells, after a 429, how much of the account's quota is left
+/// (asked by `upstream::account_quota`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum QuotaCheck {
+    /// OpenRouter's `GET <base>/key`.
+    OpenrouterKey,
 }
 
 /// Documented free-tier limits; `None` where unknown.
@@ -89,6 +99,8 @@ pub struct Provider {
     pub shared_quota: bool,
     /// Kiro's token endpoints (`Flavor::Kiro` only).
     pub token_urls: Option<kiro::TokenUrls>,
+    /// Where to ask about the account's quota after a 429, when the provider has such an endpoint.
+    pub quota_check: Option<QuotaCheck>,
 }
 
 impl Provider {
@@ -109,6 +121,7 @@ impl Provider {
             limits: FreeTierLimits::default(),
             shared_quota: false,
             token_urls: None,
+            quota_check: None,
         }
     }
 

@@ -45,15 +45,23 @@ fn parse_context_size(text: &str) -> Option<u32> {
     (tokens.is_finite() && tokens >= 0.0 && tokens <= f64::from(u32::MAX)).then_some(tokens as u32)
 }
 
+/// A `model` value that cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SelectorError {
+    #[error("`+min_ctx:{0}` is not a context size; write it as 32000, 128k or 1m")]
+    BadContextSize(String),
+}
+
 /// A missing or empty `model` means `auto-fastest`, as in the original.
-pub fn parse_selector(model: Option<&str>) -> Result<Selector, String> {
+pub fn parse_selector(model: Option<&str>) -> Result<Selector, SelectorError> {
     let model = model.map(str::trim).unwrap_or("");
     let (name, min_context) = match model.split_once("+min_ctx:") {
         Some((name, size)) => (
             name,
-            Some(parse_context_size(size).ok_or_else(|| {
-                format!("`+min_ctx:{size}` is not a context size; write it as 32000, 128k or 1m")
-            })?),
+            Some(
+                parse_context_size(size)
+                    .ok_or_else(|| SelectorError::BadContextSize(size.to_string()))?,
+            ),
         ),
         None => (model, None),
     };

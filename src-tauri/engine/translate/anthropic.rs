@@ -579,7 +579,7 @@ impl StreamTranslator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::translate::SseParser;
+    use crate::engine::translate::EventReader;
 
     #[test]
     fn translates_a_request_with_system_images_and_tools() {
@@ -746,7 +746,7 @@ mod tests {
             "data: {\"id\":\"c1\",\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":9}}\n\n",
             "data: [DONE]\n\n",
         );
-        let mut parser = SseParser::default();
+        let mut parser = EventReader::default();
         let mut translator = StreamTranslator::new("claude-x");
         let mut out = String::new();
         // Byte by byte: nothing may depend on how the upstream's bytes are split.
@@ -797,7 +797,7 @@ mod tests {
 
     #[test]
     fn a_cut_stream_ends_with_an_error_event_and_no_message_stop() {
-        let mut parser = SseParser::default();
+        let mut parser = EventReader::default();
         let mut translator = StreamTranslator::new("m");
         let mut out = String::new();
         for event in parser.feed(b"data: {\"choices\":[{\"delta\":{\"content\":\"ha\"}}]}\n\ndata: {\"error\":{\"message\":\"the upstream closed\",\"type\":\"upstream_error\"}}\n\n") {

@@ -20,49 +20,48 @@ pub enum OpenAiEvent {
     Done,
 }
 
-/// Splits an OpenAI SSE byte stream into events, keeping only the current partial line.
-#[derive(Debug, Default)]
-pub struct SseParser {
-    partial: Vec<u8>,
-}
-
-impl SseParser {
-    pub fn feed(&mut self, bytes: &[u8]) -> Vec<OpenAiEvent> {
-        let mut events = Vec::new();
-        let mut rest = bytes;
-        while let Some(newline) = rest.iter().position(|&b| b == b'\n') {
-            let (head, tail) = rest.split_at(newline);
-            if self.partial.is_empty() {
-                events.extend(parse_line(head));
-            } else {
-                self.partial.extend_from_slice(head);
-                let line = std::mem::take(&mut self.partial);
-                events.extend(parse_line(&line));
-            }
-            rest = &tail[1..];
+impl OpenAiEvent {
+    /// The event one `data:` payload carries (not `[DONE]`); `None` when it is not JSON.
+    pub fn from_data(payload: &[u8]) -> Option<Self> {
+        let value: Value = serde_json::from_slice(payload).ok()?;
+        match value.get("error") {
+            Some(error) if !error.is_null() => Some(Self::Error(error_message(error))),
+            _ => Some(Self::Chunk(value)),
         }
-        self.partial.extend_from_slice(rest);
-        events
-    }
-
-    /// What is left when the stream ends (a last line without its newline).
-    pub fn finish(&mut self) -> Vec<OpenAiEvent> {
-        let line = std::mem::take(&mut self.partial);
-        parse_line(&line).into_iter().collect()
     }
 }
 
-fn parse_line(line: &[u8]) -> Option<OpenAiEvent> {
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let payload = line.strip_prefix(b"data:")?.trim_ascii();
-    if payload == b"[DONE]" {
-        return Some(OpenAiEvent::Done);
+/// Reads OpenAI stream events from bytes fed in any pieces, through the one SSE parser
+/// (`engine::sse`). For tests of the translators.
+#[cfg(test)]
+#[derive(Default)]
+pub struct EventReader {
+    lines: crate::engine::sse::LineSplitter,
+}
+
+#[cfg(test)]
+impl EventReader {
+    pub fn feed(&mut self, bytes: &[u8]) -> Vec<OpenAiEvent> {
+        let whole = self
+            .lines
+            .feed(bytes::Bytes::copy_from_slice(bytes))
+            .unwrap_or_default();
+        events_in(&whole)
     }
-    let value: Value = serde_json::from_slice(payload).ok()?;
-    match value.get("error") {
-        Some(error) if !error.is_null() => Some(OpenAiEvent::Error(error_message(error))),
-        _ => Some(OpenAiEvent::Chunk(value)),
+
+    pub fn finish(&mut self) -> Vec<OpenAiEvent> {
+        events_in(&self.lines.finish())
     }
+}
+
+#[cfg(test)]
+fn events_in(bytes: &[u8]) -> Vec<OpenAiEvent> {
+    crate::engine::sse::data_lines(bytes)
+        .filter_map(|data| match data {
+            None => Some(OpenAiEvent::Done),
+            Some(payload) => OpenAiEvent::from_data(payload),
+        })
+        .collect()
 }
 
 /// The message of an OpenAI `error` object (or a plain string).
@@ -105,7 +104,7 @@ mod tests {
 
     #[test]
     fn splits_events_across_chunk_boundaries() {
-        let mut parser = SseParser::default();
+        let mut parser = EventReader::default();
         assert!(parser.feed(b"data: {\"a\":").is_empty());
         assert_eq!(
             parser.feed(b"1}\r\n\r\ndata: {\"error\":{\"message\":\"cut\"}}\n\ndata: [DONE]\n"),

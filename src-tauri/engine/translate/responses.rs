@@ -601,7 +601,7 @@ impl StreamTranslator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::translate::SseParser;
+    use crate::engine::translate::EventReader;
 
     #[test]
     fn translates_items_instructions_and_tools() {
@@ -757,7 +757,7 @@ mod tests {
             "data: {\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4}}\n\n",
             "data: [DONE]\n\n",
         );
-        let mut parser = SseParser::default();
+        let mut parser = EventReader::default();
         let mut translator = StreamTranslator::new("gpt-x", 1);
         let mut out = String::new();
         for byte in upstream.as_bytes() {
@@ -807,7 +807,7 @@ mod tests {
 
     #[test]
     fn a_cut_stream_ends_with_an_error_event() {
-        let mut parser = SseParser::default();
+        let mut parser = EventReader::default();
         let mut translator = StreamTranslator::new("m", 1);
         let mut out = String::new();
         for event in parser.feed(b"data: {\"choices\":[{\"delta\":{\"content\":\"ha\"}}]}\n\ndata: {\"error\":{\"message\":\"cut\"}}\n\n") {

@@ -1,10 +1,10 @@
-//! An attempt against Kiro: exchange the refresh token for an access token, send the
-//! translated request, and turn the AWS event-stream answer into the same `Outcome` an
-//! OpenAI upstream yields (a stream of OpenAI SSE bytes, or one `chat.completion`), so
-//! failover, health and the relay never learn Kiro is different.
+//! The Kiro adapter: exchange the refresh token for an access token, send the translated
+//! request, and turn the AWS event-stream answer into the same `Reply` an OpenAI upstream
+//! yields (a stream of OpenAI SSE bytes, or one `chat.completion`), so failover, health and
+//! the edges never learn Kiro is different.
 
 use std::collections::VecDeque;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -13,7 +13,9 @@ use secrecy::ExposeSecret;
 use serde_json::Value;
 use tokio::time::{timeout_at, Instant};
 
+use crate::engine::health::RateLimitInfo;
 use crate::engine::providers::describe_http_error;
+use crate::engine::providers::headers::provider_headers;
 use crate::engine::providers::kiro::auth::AuthError;
 use crate::engine::providers::kiro::eventstream::FrameDecoder;
 use crate::engine::providers::kiro::request::build_kiro_request;
@@ -21,48 +23,49 @@ use crate::engine::providers::kiro::response::{
     completion_from_chunks, ChunkTranslator, KiroError,
 };
 
-use super::attempt::{
-    failure, rate_of, read_whole, refusal, AttemptRequest, Outcome, UpstreamBody,
-};
 use super::failure::FailureKind;
+use super::transport::{rate_of, read_whole, send_until, sort_answer, UpstreamBody};
+use super::{Call, Failure, Reply};
 
-pub async fn attempt(request: AttemptRequest<'_>) -> Outcome {
-    let budget = request.first_byte_budget;
+pub async fn send(call: Call<'_>) -> Result<Reply, Failure> {
+    let budget = call.first_byte_budget;
     let deadline = Instant::now() + budget;
-    let row = request.row;
-    let Some(refresh) = request.key.clone() else {
-        return failure(
+    let row = call.row;
+    let Some(refresh) = call.key.clone() else {
+        return Err(Failure::new(
             FailureKind::Status(401),
             "no Kiro refresh token: set `KIRO_REFRESH_TOKEN` or sign in to the Kiro IDE",
-        );
+        ));
     };
-    let Ok(openai) = serde_json::from_slice::<Value>(&request.body) else {
-        return failure(
+    let Ok(openai) = serde_json::from_slice::<Value>(&call.body) else {
+        return Err(Failure::new(
             FailureKind::BrokenBeforeFirstChunk,
             "the request body is not JSON",
-        );
+        ));
     };
     let urls = row.provider.token_urls.clone().unwrap_or_default();
+    let extra_headers = provider_headers(&row.provider, call.identity);
     let mut retried = false;
     let response = loop {
         let token = match timeout_at(
             deadline,
-            request
-                .kiro
-                .access_token(request.http, &urls, &refresh, Instant::now()),
+            call.kiro
+                .access_token(call.http, &urls, &refresh, Instant::now()),
         )
         .await
         {
             Err(_) => {
-                return failure(
+                return Err(Failure::new(
                     FailureKind::FirstByteTimeout,
                     "the Kiro token exchange timed out",
-                )
+                ))
             }
             Ok(Err(error @ AuthError::Transport(_))) => {
-                return failure(FailureKind::Connect, error.to_string())
+                return Err(Failure::new(FailureKind::Connect, error.to_string()))
             }
-            Ok(Err(error)) => return failure(FailureKind::Status(401), error.to_string()),
+            Ok(Err(error)) => {
+                return Err(Failure::new(FailureKind::Status(401), error.to_string()))
+            }
             Ok(Ok(token)) => token,
         };
         let payload = build_kiro_request(
@@ -71,46 +74,37 @@ pub async fn attempt(request: AttemptRequest<'_>) -> Outcome {
             &iso_now(),
             token.profile_arn.as_deref(),
         );
-        let mut builder = request
+        let mut builder = call
             .http
             .post(row.provider.chat_url())
             .header(header::CONTENT_TYPE, "application/json")
             .bearer_auth(token.token.expose_secret())
             .body(payload.to_string());
-        for (name, value) in &request.extra_headers {
+        for (name, value) in &extra_headers {
             builder = builder.header(name.clone(), value.clone());
         }
-        let response = match timeout_at(deadline, builder.send()).await {
-            Err(_) => {
-                return failure(
-                    FailureKind::FirstByteTimeout,
-                    format!("no answer within {} ms", budget.as_millis()),
-                )
-            }
-            Ok(Err(error)) => return failure(FailureKind::Connect, describe_http_error(&error)),
-            Ok(Ok(response)) => response,
-        };
+        let response = send_until(builder, deadline, budget).await?;
         let status = response.status();
         // A cached token may have been revoked or expired early: refresh it once.
         if matches!(status.as_u16(), 401 | 403) && !token.fresh && !retried {
             retried = true;
-            request.kiro.forget(&refresh);
+            call.kiro.forget(&refresh);
             continue;
         }
         break response;
     };
     let status = response.status();
     let headers = response.headers().clone();
-    let response = match refusal(response, deadline, request.idle).await {
+    let response = match sort_answer(response, deadline, call.idle).await? {
         Ok(response) => response,
-        Err(outcome) => return outcome,
+        Err(refused) => return Ok(refused),
     };
     let events = KiroEvents::new(response.bytes_stream().boxed(), &row.upstream_id);
     let rate = rate_of(status, &headers, b"");
-    if request.stream {
+    if call.stream {
         stream(events, deadline, budget, rate).await
     } else {
-        complete(events, deadline, request.idle, rate).await
+        complete(events, deadline, call.idle, rate).await
     }
 }
 
@@ -118,29 +112,31 @@ pub async fn attempt(request: AttemptRequest<'_>) -> Outcome {
 async fn stream(
     mut events: KiroEvents,
     deadline: Instant,
-    budget: std::time::Duration,
-    rate: crate::engine::health::RateLimitInfo,
-) -> Outcome {
+    budget: Duration,
+    rate: RateLimitInfo,
+) -> Result<Reply, Failure> {
     let first = match timeout_at(deadline, events.next()).await {
         Err(_) => {
-            return failure(
+            return Err(Failure::new(
                 FailureKind::FirstByteTimeout,
                 format!("no first chunk within {} ms", budget.as_millis()),
-            )
+            ))
         }
         Ok(None) => {
-            return failure(
+            return Err(Failure::new(
                 FailureKind::BrokenBeforeFirstChunk,
                 "the stream ended before its first chunk",
-            )
+            ))
         }
         Ok(Some(Step::Transport(error))) => {
-            return failure(
+            return Err(Failure::new(
                 FailureKind::BrokenBeforeFirstChunk,
                 describe_http_error(&error),
-            )
+            ))
         }
-        Ok(Some(Step::Fail(message))) => return failure(FailureKind::Status(502), message),
+        Ok(Some(Step::Fail(message))) => {
+            return Err(Failure::new(FailureKind::Status(502), message))
+        }
         Ok(Some(Step::Data(first))) => first,
     };
     let rest: UpstreamBody = Box::pin(futures_util::stream::unfold(
@@ -154,27 +150,24 @@ async fn stream(
             Some((item, events))
         },
     ));
-    Outcome::Stream {
+    Ok(Reply::Stream {
         status: StatusCode::OK,
         content_type: Some(HeaderValue::from_static("text/event-stream")),
         first,
         rest,
         rate,
-    }
+    })
 }
 
 /// Reads the whole answer into one `chat.completion`; an exception frame becomes a 502.
 async fn complete(
     mut events: KiroEvents,
     deadline: Instant,
-    idle: std::time::Duration,
-    rate: crate::engine::health::RateLimitInfo,
-) -> Outcome {
+    idle: Duration,
+    rate: RateLimitInfo,
+) -> Result<Reply, Failure> {
     let raw = std::mem::replace(&mut events.upstream, futures_util::stream::empty().boxed());
-    let body = match read_whole(raw, deadline, idle).await {
-        Ok(body) => body,
-        Err(outcome) => return outcome,
-    };
+    let body = read_whole(raw, deadline, idle).await?;
     events.decoder.push(&body);
     let mut chunks = Vec::new();
     loop {
@@ -182,35 +175,35 @@ async fn complete(
             Ok(Some(frame)) => match events.translator.frame(&frame) {
                 Ok(more) => chunks.extend(more),
                 Err(error) => {
-                    return Outcome::Rejected {
+                    return Ok(Reply::Refused {
                         status: StatusCode::BAD_GATEWAY,
                         content_type: Some(HeaderValue::from_static("application/json")),
                         body: Bytes::from(error.body().to_string()),
-                    }
+                    })
                 }
             },
             Ok(None) => break,
             Err(error) => {
-                return failure(
+                return Err(Failure::new(
                     FailureKind::BrokenBeforeFirstChunk,
                     format!("Kiro's answer is corrupt: {error}"),
-                )
+                ))
             }
         }
     }
     if let Err(error) = events.decoder.finish() {
-        return failure(
+        return Err(Failure::new(
             FailureKind::BrokenBeforeFirstChunk,
             format!("Kiro's answer is corrupt: {error}"),
-        );
+        ));
     }
     chunks.extend(events.translator.finish());
-    Outcome::Complete {
+    Ok(Reply::Whole {
         status: StatusCode::OK,
         content_type: Some(HeaderValue::from_static("application/json")),
         body: Bytes::from(completion_from_chunks(&chunks).to_string()),
         rate,
-    }
+    })
 }
 
 /// What the translated stream yields next.

@@ -1,5 +1,5 @@
 //! What an upstream answer or error means for routing: success, try the next candidate, or
-//! hand it to the client. Pure.
+//! hand it to the client. Pure: no IO, no clock.
 
 use std::time::Duration;
 
@@ -44,6 +44,14 @@ pub struct Failure {
 }
 
 impl Failure {
+    pub fn new(kind: FailureKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            rate: None,
+        }
+    }
+
     /// How long the upstream asked us to wait, when it said.
     pub fn retry_after(&self) -> Option<Duration> {
         self.rate
@@ -70,6 +78,69 @@ impl Failure {
 
     pub fn is_timeout(&self) -> bool {
         self.kind == FailureKind::FirstByteTimeout
+    }
+}
+
+/// One row's failed attempt, kept as data for the request's error.
+#[derive(Debug, Clone)]
+pub struct FailedAttempt {
+    /// `provider/model`.
+    pub row: String,
+    pub failure: Failure,
+}
+
+/// Every failed attempt of one request. Rendered one cause per line, each cause once, with
+/// the rows that met it (one unreachable host tried five times reads as one line).
+#[derive(Debug, Clone, Default)]
+pub struct FailedAttempts(pub Vec<FailedAttempt>);
+
+impl FailedAttempts {
+    pub fn push(&mut self, row: String, failure: Failure) {
+        self.0.push(FailedAttempt { row, failure });
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn all(&self, check: impl Fn(&Failure) -> bool) -> bool {
+        self.0.iter().all(|attempt| check(&attempt.failure))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &FailedAttempt> {
+        self.0.iter()
+    }
+
+    /// Each distinct cause once, with the rows (each once) that met it, in order of first
+    /// appearance.
+    pub fn causes(&self) -> Vec<(Vec<&str>, &str)> {
+        let mut causes: Vec<(Vec<&str>, &str)> = Vec::new();
+        for attempt in &self.0 {
+            let message = attempt.failure.message.as_str();
+            match causes.iter_mut().find(|(_, m)| *m == message) {
+                Some((rows, _)) if rows.contains(&attempt.row.as_str()) => {}
+                Some((rows, _)) => rows.push(&attempt.row),
+                None => causes.push((vec![&attempt.row], message)),
+            }
+        }
+        causes
+    }
+}
+
+impl std::fmt::Display for FailedAttempts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (index, (rows, message)) in self.causes().into_iter().enumerate() {
+            if index > 0 {
+                f.write_str("; ")?;
+            }
+            let rows: Vec<String> = rows.iter().map(|row| format!("`{row}`")).collect();
+            write!(f, "{}: {message}", rows.join(", "))?;
+        }
+        Ok(())
     }
 }
 
@@ -151,6 +222,24 @@ mod tests {
         assert!(!is_context_overflow(
             br#"{"error":{"message":"temperature must be <= 2"}}"#
         ));
+    }
+
+    #[test]
+    fn repeated_causes_are_said_once() {
+        let mut attempts = FailedAttempts::default();
+        let dns = || Failure::new(FailureKind::Connect, "dns error: no such host `x.invalid`");
+        for row in ["a/1", "a/2", "a/1"] {
+            attempts.push(row.into(), dns());
+        }
+        attempts.push(
+            "b/1".into(),
+            Failure::new(FailureKind::Status(503), "HTTP 503: busy"),
+        );
+        assert_eq!(
+            attempts.to_string(),
+            "`a/1`, `a/2`: dns error: no such host `x.invalid`; `b/1`: HTTP 503: busy"
+        );
+        assert_eq!(attempts.len(), 4);
     }
 
     #[test]

@@ -1,0 +1,200 @@
+//! The failover policy: what to do after each attempt, as plain functions of what the attempt
+//! came to and where the walk stands. Pure: the executor and `benches/routing_quality.rs`
+//! both follow it, so the bench measures the router as built.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::engine::upstream::{Failure, FailureKind};
+
+/// A 429 that asks for at most this long may be waited out on the same row when no other
+/// candidate is left.
+pub const SHORT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(5);
+
+/// When every candidate is cooling down and the first comes back within this long, the
+/// request waits for it instead of failing at once.
+pub const WAIT_FOR_RESET: Duration = Duration::from_secs(5);
+
+/// What one attempt came to, as far as the policy cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// An answer to hand to the client (a first chunk, a whole answer or the upstream's own
+    /// refusal of the request).
+    Answered,
+    /// A 400 saying the prompt does not fit the row's context window.
+    ContextOverflow,
+    /// The row failed: `status` when it answered, `retry_after` when it said how long to wait.
+    Failed {
+        status: Option<u16>,
+        retry_after: Option<Duration>,
+    },
+}
+
+impl Verdict {
+    pub fn of_failure(failure: &Failure) -> Self {
+        Self::Failed {
+            status: match failure.kind {
+                FailureKind::Status(status) => Some(status),
+                _ => None,
+            },
+            retry_after: failure.retry_after(),
+        }
+    }
+}
+
+/// Where the walk over the candidates stands when an attempt ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Walk {
+    /// This row was already tried a second time.
+    pub retried_same_row: bool,
+    /// No candidate follows this one.
+    pub last_candidate: bool,
+    /// The row is cooling down now (its quota was said to be spent).
+    pub row_cooling: bool,
+}
+
+/// The next step after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Hand the answer to the client.
+    Deliver,
+    /// Try the same row again after `wait` (zero: at once), if it is not cooling by then.
+    RetrySameRow { wait: Duration },
+    /// Move on to the next candidate.
+    NextRow,
+    /// Move on, skipping candidates whose context window is not larger than this row's.
+    NextLargerWindow,
+}
+
+/// A single 500 is retried once on the same row (unless the answer said its quota is spent);
+/// a short 429 is waited out on the same row when nothing else is left; a context overflow
+/// looks for a larger window; everything else moves on.
+pub fn next_step(verdict: Verdict, walk: Walk) -> Step {
+    match verdict {
+        Verdict::Answered => Step::Deliver,
+        Verdict::ContextOverflow => Step::NextLargerWindow,
+        Verdict::Failed { .. } if walk.retried_same_row => Step::NextRow,
+        Verdict::Failed {
+            status: Some(500), ..
+        } if !walk.row_cooling => Step::RetrySameRow {
+            wait: Duration::ZERO,
+        },
+        Verdict::Failed {
+            status: Some(429),
+            retry_after: Some(wait),
+        } if walk.last_candidate && wait <= SHORT_RATE_LIMIT_WAIT => Step::RetrySameRow { wait },
+        Verdict::Failed { .. } => Step::NextRow,
+    }
+}
+
+/// Whether another attempt may start: within the attempt budget and the routing deadline.
+pub fn may_attempt(attempts: usize, max_attempts: usize, now: Instant, deadline: Instant) -> bool {
+    attempts < max_attempts && now < deadline
+}
+
+/// After a failure that asked for a larger window, whether a row with `context` is worth
+/// trying (`min`: the failing row's window; unknown windows are never larger).
+pub fn fits_larger_window(context: Option<u32>, min: Option<u32>) -> bool {
+    match min {
+        None => true,
+        Some(min) => context.is_some_and(|c| c > min),
+    }
+}
+
+/// When every candidate is cooling down: the moment worth waiting for, if it comes soon.
+pub fn reset_worth_waiting(earliest_reset: Option<Instant>, now: Instant) -> Option<Instant> {
+    earliest_reset.filter(|reset| reset.saturating_duration_since(now) <= WAIT_FOR_RESET)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CALM: Walk = Walk {
+        retried_same_row: false,
+        last_candidate: false,
+        row_cooling: false,
+    };
+
+    fn failed(status: Option<u16>, retry_after: Option<u64>) -> Verdict {
+        Verdict::Failed {
+            status,
+            retry_after: retry_after.map(Duration::from_secs),
+        }
+    }
+
+    #[test]
+    fn each_outcome_leads_to_its_step() {
+        let last = Walk {
+            last_candidate: true,
+            ..CALM
+        };
+        let retried = Walk {
+            retried_same_row: true,
+            ..last
+        };
+        let cooling = Walk {
+            row_cooling: true,
+            ..CALM
+        };
+        let same_now = Step::RetrySameRow {
+            wait: Duration::ZERO,
+        };
+        let table: [(Verdict, Walk, Step); 14] = [
+            (Verdict::Answered, CALM, Step::Deliver),
+            (Verdict::Answered, retried, Step::Deliver),
+            (Verdict::ContextOverflow, CALM, Step::NextLargerWindow),
+            (failed(Some(500), None), CALM, same_now),
+            (failed(Some(500), None), last, same_now),
+            (failed(Some(500), None), retried, Step::NextRow),
+            (failed(Some(500), None), cooling, Step::NextRow),
+            (failed(Some(502), None), CALM, Step::NextRow),
+            (failed(Some(503), None), last, Step::NextRow),
+            (failed(None, None), CALM, Step::NextRow),
+            (failed(Some(429), Some(3)), CALM, Step::NextRow),
+            (
+                failed(Some(429), Some(3)),
+                last,
+                Step::RetrySameRow {
+                    wait: Duration::from_secs(3),
+                },
+            ),
+            (failed(Some(429), Some(30)), last, Step::NextRow),
+            (failed(Some(429), Some(3)), retried, Step::NextRow),
+        ];
+        for (verdict, walk, step) in table {
+            assert_eq!(next_step(verdict, walk), step, "{verdict:?} {walk:?}");
+        }
+    }
+
+    #[test]
+    fn attempts_stop_at_the_budget_or_the_deadline() {
+        let now = Instant::now();
+        let later = now + Duration::from_secs(1);
+        assert!(may_attempt(0, 3, now, later));
+        assert!(!may_attempt(3, 3, now, later));
+        assert!(!may_attempt(1, 3, later, later));
+    }
+
+    #[test]
+    fn a_larger_window_must_be_known_to_be_larger() {
+        assert!(fits_larger_window(None, None));
+        assert!(fits_larger_window(Some(8), None));
+        assert!(fits_larger_window(Some(16), Some(8)));
+        assert!(!fits_larger_window(Some(8), Some(8)));
+        assert!(!fits_larger_window(None, Some(8)));
+    }
+
+    #[test]
+    fn only_a_soon_reset_is_waited_for() {
+        let now = Instant::now();
+        assert_eq!(reset_worth_waiting(None, now), None);
+        let soon = now + Duration::from_secs(2);
+        assert_eq!(reset_worth_waiting(Some(soon), now), Some(soon));
+        assert_eq!(
+            reset_worth_waiting(Some(now + Duration::from_secs(30)), now),
+            None
+        );
+    }
+}

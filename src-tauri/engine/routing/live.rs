@@ -1,0 +1,81 @@
+//! The plan as this engine would make it now: gathers the live inputs (keys, row health, the
+//! pin, the quality floor) from the engine's state and hands them to the pure planner. It
+//! reads state, never changes it, and does no IO.
+
+use std::sync::Arc;
+
+use tokio::time::Instant;
+
+use crate::engine::catalog::Catalog;
+use crate::engine::config::{PinningMode, Settings};
+use crate::engine::providers::{ModelRow, Provider};
+use crate::engine::state::AppState;
+
+use super::plan::{plan_candidates, Plan, PlanInputs, RankOrder};
+use super::selector::{Selector, Target};
+
+/// What a request needs from a row, beyond being named by its selector.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Needs {
+    pub wants_tools: bool,
+    pub has_images: bool,
+    pub estimated_prompt_tokens: u32,
+}
+
+/// The pinned rows, which go first for `auto-*` requests.
+pub fn pinned_rows(settings: &Settings, catalog: &Catalog) -> Vec<String> {
+    let Some(pin) = &settings.pinned else {
+        return Vec::new();
+    };
+    match settings.pinning_mode {
+        PinningMode::Exact => vec![format!("{}/{}", pin.provider, pin.model_id)],
+        PinningMode::Canonical => catalog
+            .group_rows(&pin.group)
+            .map(|row| row.row_id())
+            .collect(),
+    }
+}
+
+/// The plan for `rows` as this engine would make it at `now`: health, pin, floor and order
+/// applied.
+pub fn plan_request(
+    state: &AppState,
+    settings: &Settings,
+    catalog: &Catalog,
+    selector: &Selector,
+    needs: Needs,
+    rows: &[Arc<ModelRow>],
+    now: Instant,
+) -> Plan {
+    let has_key = |provider: &Provider| state.credentials.has_key(settings, &provider.key);
+    let condition = |row: &ModelRow| state.health.condition(row, now);
+    let pinned = if selector.is_auto() {
+        pinned_rows(settings, catalog)
+    } else {
+        Vec::new()
+    };
+    plan_candidates(
+        rows.to_vec(),
+        &PlanInputs {
+            settings,
+            cli_bans: &state.cli_bans,
+            has_key: &has_key,
+            condition: &condition,
+            now,
+            order: if selector.target == Target::AutoBest {
+                RankOrder::Best
+            } else {
+                RankOrder::Fastest
+            },
+            quality_floor: if selector.is_auto() {
+                settings.quality_floor()
+            } else {
+                None
+            },
+            pinned: &pinned,
+            wants_tools: needs.wants_tools,
+            has_images: needs.has_images,
+            estimated_prompt_tokens: needs.estimated_prompt_tokens,
+        },
+    )
+}

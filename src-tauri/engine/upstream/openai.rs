@@ -1,0 +1,60 @@
+//! The OpenAI-compatible adapter: `POST <base>/chat/completions` with a bearer key and the
+//! provider's extra headers (OpenCode Zen's session headers); the answer is already OpenAI
+//! chat, so it is passed on byte for byte.
+
+use futures_util::StreamExt;
+use http::header;
+use secrecy::ExposeSecret;
+use tokio::time::Instant;
+
+use crate::engine::providers::headers::provider_headers;
+
+use super::transport::{content_type, first_chunk, rate_of, read_whole, send_until, sort_answer};
+use super::{Call, Failure, Reply};
+
+pub async fn send(call: Call<'_>) -> Result<Reply, Failure> {
+    let budget = call.first_byte_budget;
+    let deadline = Instant::now() + budget;
+    let mut builder = call
+        .http
+        .post(call.row.provider.chat_url())
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(call.body);
+    if call.stream {
+        builder = builder.header(header::ACCEPT, "text/event-stream");
+    }
+    for (name, value) in provider_headers(&call.row.provider, call.identity) {
+        builder = builder.header(name, value);
+    }
+    if let Some(key) = &call.key {
+        builder = builder.bearer_auth(key.expose_secret());
+    }
+    let response = send_until(builder, deadline, budget).await?;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let response = match sort_answer(response, deadline, call.idle).await? {
+        Ok(response) => response,
+        Err(refused) => return Ok(refused),
+    };
+    let rate = rate_of(status, &headers, b"");
+    let content_type = content_type(&headers);
+    if call.stream {
+        let mut rest = response.bytes_stream().boxed();
+        let first = first_chunk(&mut rest, deadline, budget).await?;
+        Ok(Reply::Stream {
+            status,
+            content_type,
+            first,
+            rest,
+            rate,
+        })
+    } else {
+        let body = read_whole(response.bytes_stream().boxed(), deadline, call.idle).await?;
+        Ok(Reply::Whole {
+            status,
+            content_type,
+            body,
+            rate,
+        })
+    }
+}
