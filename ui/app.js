@@ -11,7 +11,7 @@ import { initTheme } from './js/theme.js';
 import { initTabs } from './js/tabs.js';
 import { renderHeader } from './js/header.js';
 import { initRankings } from './js/rankings.js';
-import { initDrawer } from './js/drawer.js';
+import { initDrawer, openDrawer, renderDrawer } from './js/drawer.js';
 import { initProviders } from './js/providers.js';
 import { initSettings } from './js/settings.js';
 import { initTransfer } from './js/transfer.js';
@@ -26,7 +26,7 @@ function boot() {
       if (name === 'logs') markLogsSeen();
     },
   });
-  initRankings();
+  initRankings({ openRow: openDrawer, rowsChanged: renderDrawer });
   initDrawer();
   initProviders();
   initSettings();

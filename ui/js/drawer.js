@@ -1,5 +1,4 @@
 // The row details drawer: one row's facts, last error and samples, with ping, pin and ban.
-// It and rankings.js import each other; only functions cross, so their load order does not matter.
 
 import { byId, fill, h, setText, show } from './dom.js';
 import {

@@ -18,7 +18,6 @@ import { providerName, state } from './state.js';
 import { queued, toast } from './feedback.js';
 import { selectTab } from './tabs.js';
 import { renderHeader } from './header.js';
-import { openDrawer, renderDrawer } from './drawer.js';
 
 const COLUMNS = ['rank', 'model', 'provider', 'status', 'ttft', 'latency', 'trend', 'tps',
   'uptime', 'ratelimit', 'score', 'context', 'caps', 'actions'];
@@ -307,7 +306,7 @@ export function applyModels(body) {
   renderRankingsView();
   renderPinBanner();
   renderHeader();
-  renderDrawer();
+  hooks.rowsChanged();
 }
 
 /** Applies order and filters. Row order is held while the pointer is on the table. */
@@ -431,7 +430,13 @@ export async function toggleBan(row, btn) {
   });
 }
 
-export function initRankings() {
+// What the page does when a row is opened or the rows change (the drawer, wired by app.js):
+// passed in rather than imported, so this module and the drawer do not import each other.
+const hooks = { openRow: () => {}, rowsChanged: () => {} };
+
+export function initRankings({ openRow, rowsChanged }) {
+  hooks.openRow = openRow;
+  hooks.rowsChanged = rowsChanged;
   rk.body = byId('rankings-body');
   const table = byId('rankings-table');
   const wrap = byId('rankings-wrap');
@@ -450,7 +455,7 @@ export function initRankings() {
     }
     if (ev.target.closest('a, input, select, textarea')) return;
     if (window.getSelection && String(window.getSelection()).length > 0) return; // selecting text
-    openDrawer(tr.dataset.rowId);
+    hooks.openRow(tr.dataset.rowId);
   });
   rk.body.addEventListener('focusin', (ev) => {
     const tr = ev.target.closest('tr[data-row-id]');
@@ -468,7 +473,7 @@ export function initRankings() {
     let next = null;
     if (ev.key === 'Enter' || ev.key === ' ') {
       ev.preventDefault();
-      openDrawer(tr.dataset.rowId);
+      hooks.openRow(tr.dataset.rowId);
     } else if (ev.key === 'ArrowDown' || ev.key === 'ArrowUp') {
       next = ev.key === 'ArrowDown' ? tr.nextElementSibling : tr.previousElementSibling;
       while (next && next.hidden) next = ev.key === 'ArrowDown' ? next.nextElementSibling : next.previousElementSibling;
@@ -524,7 +529,7 @@ export function initRankings() {
   byId('unpin').addEventListener('click', (ev) => unpin(ev.currentTarget));
   byId('auto-fastest').addEventListener('click', () => {
     const id = byId('auto-fastest').dataset.rowId;
-    if (id && state.modelsById.has(id)) { selectTab('rankings'); openDrawer(id); }
+    if (id && state.modelsById.has(id)) { selectTab('rankings'); hooks.openRow(id); }
   });
   renderRankingsView();
 }
