@@ -4,7 +4,8 @@
 //! # Code map
 //! - `engine/` — everything that matters, with no GUI dependency:
 //!   - `server` starts and stops an engine (config → state → listener → background tasks).
-//!   - `http` is the edge: routes and thin handlers.
+//!   - `http` is the edge: routes and thin handlers; `guard` applies `access`, the pure
+//!     decision on who may use the page and `/api`.
 //!   - `routing` is pure: the `model` selector → rows → filtered, ordered candidates.
 //!   - `forward` tries candidates with failover and relays the winner's stream.
 //!   - `translate` is pure: other client dialects (Anthropic Messages, OpenAI Responses) ⇄ OpenAI chat, so every

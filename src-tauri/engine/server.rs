@@ -12,12 +12,12 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::engine::access::AccessPolicy;
 use crate::engine::catalog::CatalogService;
 use crate::engine::config::{ConfigError, ConfigFile, ConfigStore, EnvOverrides, EnvSource};
 use crate::engine::credentials::Credentials;
 use crate::engine::health::HealthBook;
 use crate::engine::http;
-use crate::engine::http::guard::AccessPolicy;
 use crate::engine::prober::Prober;
 use crate::engine::providers::builtin::{BuiltinCatalog, CatalogDataError};
 use crate::engine::providers::headers::ClientIdentity;

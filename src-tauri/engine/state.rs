@@ -6,11 +6,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::engine::access::AccessPolicy;
 use crate::engine::catalog::CatalogService;
 use crate::engine::config::ConfigStore;
 use crate::engine::credentials::Credentials;
 use crate::engine::health::HealthBook;
-use crate::engine::http::guard::AccessPolicy;
 use crate::engine::providers::builtin::BuiltinCatalog;
 use crate::engine::providers::headers::ClientIdentity;
 use crate::engine::requestlog::RequestLog;
