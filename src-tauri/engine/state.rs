@@ -2,9 +2,12 @@
 //! engines can run in one process.
 
 use crate::engine::providers::kiro::auth::KiroAuth;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
+
+use tokio_util::task::TaskTracker;
 
 use crate::engine::access::AccessPolicy;
 use crate::engine::catalog::CatalogService;
@@ -40,9 +43,24 @@ pub struct AppState {
     pub builtin: Arc<BuiltinCatalog>,
     /// Cancelled when the engine stops; long-lived responses (live events) end with it.
     pub shutdown: tokio_util::sync::CancellationToken,
+    /// Every task the engine runs, so `RunningEngine` can wait for them at shutdown. Spawn
+    /// through it (or `spawn`), never with `tokio::spawn`: clippy refuses that.
+    pub tasks: TaskTracker,
 }
 
 impl AppState {
+    /// Runs `task` as one of the engine's tasks, dropped at its next await once shutdown starts.
+    /// For work that is pointless after the engine stops (discovery, probes, refreshes).
+    pub fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
+        let shutdown = self.shutdown.clone();
+        self.tasks.spawn(async move {
+            tokio::select! {
+                () = shutdown.cancelled() => {}
+                () = task => {}
+            }
+        });
+    }
+
     /// `host:port` clients should use: loopback unless bound to one specific other address.
     pub fn public_host(&self) -> String {
         let port = self.bind.port();
