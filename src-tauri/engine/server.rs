@@ -73,7 +73,10 @@ pub enum StartError {
     #[error(transparent)]
     Catalog(#[from] CatalogDataError),
     #[error("cannot create the HTTP client: {0}")]
-    HttpClient(String),
+    HttpClient(#[source] reqwest::Error),
+    /// The blocking task that opens the key store or reads the keys panicked or was cancelled.
+    #[error("reading the API key store failed unexpectedly ({0}); start modelrelay again, or set `MODELRELAY_KEY_STORE=file` to keep keys in the key file instead")]
+    KeyStore(#[source] tokio::task::JoinError),
 }
 
 /// A serving engine. Its tasks live in `AppState::tasks`; dropping it without `shutdown`
@@ -99,7 +102,7 @@ pub async fn start(options: EngineOptions) -> Result<RunningEngine, StartError> 
             let prefer_file = options.env.get("MODELRELAY_KEY_STORE").as_deref() == Some("file");
             tokio::task::spawn_blocking(move || default_store(&path, prefer_file))
                 .await
-                .map_err(|error| StartError::HttpClient(error.to_string()))?
+                .map_err(StartError::KeyStore)?
         }
     };
     let credentials = {
@@ -107,7 +110,7 @@ pub async fn start(options: EngineOptions) -> Result<RunningEngine, StartError> 
         let env = env.clone();
         tokio::task::spawn_blocking(move || load_credentials(&config, store, &builtin, env))
             .await
-            .map_err(|error| StartError::HttpClient(error.to_string()))?
+            .map_err(StartError::KeyStore)?
     };
     let credentials = Arc::new(credentials);
     let settings = config.settings();
@@ -117,7 +120,7 @@ pub async fn start(options: EngineOptions) -> Result<RunningEngine, StartError> 
         .tcp_nodelay(true)
         .pool_idle_timeout(Duration::from_secs(90))
         .build()
-        .map_err(|error| StartError::HttpClient(error.to_string()))?;
+        .map_err(StartError::HttpClient)?;
     let identity = ClientIdentity::new();
     let kiro = Arc::new(KiroAuth::new(
         env.kiro_client_id.clone(),

@@ -364,7 +364,7 @@ pub async fn refresh_provider(
     known_provider(&state, &key)?;
     Ok(Json(match state.catalog.refresh_provider(&key).await {
         Ok(models) => json!({"ok": true, "models": models, "error": null}),
-        Err(error) => json!({"ok": false, "models": null, "error": error}),
+        Err(error) => json!({"ok": false, "models": null, "error": error.to_string()}),
     }))
 }
 
@@ -382,7 +382,9 @@ pub async fn refresh_all(State(state): State<Arc<AppState>>) -> Json<Value> {
         let result = state.catalog.refresh_provider(&key).await;
         results.push(match result {
             Ok(models) => json!({"key": key, "ok": true, "models": models, "error": null}),
-            Err(error) => json!({"key": key, "ok": false, "models": null, "error": error}),
+            Err(error) => {
+                json!({"key": key, "ok": false, "models": null, "error": error.to_string()})
+            }
         });
     }
     Json(json!({"providers": results}))
