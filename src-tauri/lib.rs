@@ -3,8 +3,10 @@
 //!
 //! # Code map
 //! - `engine/` — everything that matters, with no GUI dependency:
-//!   - `server` starts and stops an engine (config → state → listener → background tasks).
-//!   - `http` is the edge: routes and thin handlers.
+//!   - `server` starts and stops an engine (config → state → listener → background tasks,
+//!     all on `AppState::tasks`).
+//!   - `http` is the edge: routes and thin handlers; `guard` applies `access`, the pure
+//!     decision on who may use the page and `/api`.
 //!   - `routing` is pure: the `model` selector → rows → filtered, ordered candidates.
 //!   - `forward` tries candidates with failover and relays the winner's stream.
 //!   - `translate` is pure: other client dialects (Anthropic Messages, OpenAI Responses) ⇄ OpenAI chat, so every
@@ -30,8 +32,9 @@
 //!    failure becomes one in-band SSE error event, never a silent truncation.
 //! 4. Secrets are `SecretString`s: never serialised, logged or sent to a client; exposed only
 //!    when an upstream request is built.
-//! 5. State is injected (`AppState`), never global; every background task is owned by a
-//!    `RunningEngine` and stops on its shutdown.
+//! 5. State is injected (`AppState`), never global; every background task is spawned on
+//!    `AppState::tasks` (never `tokio::spawn`, which clippy refuses), and `RunningEngine`'s
+//!    shutdown cancels, closes and waits for them within its grace period.
 //! 6. A config file that cannot be parsed is never overwritten; saves are atomic.
 
 pub mod cli;

@@ -1,5 +1,7 @@
 //! The foundation's contract over real HTTP: forwarding, streaming, failover, errors.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// A test stops its engine in a task of its own while it reads the stream.
+#![allow(clippy::disallowed_methods)]
 
 mod support;
 

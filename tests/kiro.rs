@@ -1,6 +1,8 @@
 //! Kiro through the running router, against an in-test fake of Kiro (AWS event-stream framing
 //! with real CRCs) and of its token endpoints.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// The fake Kiro's server task belongs to the test, not to an engine.
+#![allow(clippy::disallowed_methods)]
 
 #[allow(unused_imports)] // `support` re-exports helpers this file does not use.
 mod support;

@@ -86,7 +86,10 @@ async fn whole_answers_through_translating_edges_are_logged_completed_and_counte
     assert!(entries.iter().all(|e| e["error"].is_null()), "{entries:#?}");
     let samples = row_samples(&router).await;
     let successes = samples.iter().filter(|s| s["outcome"] == "success").count();
-    assert_eq!(successes, 4, "every answer counts for the row: {samples:#?}");
+    assert_eq!(
+        successes, 4,
+        "every answer counts for the row: {samples:#?}"
+    );
 }
 
 #[tokio::test]

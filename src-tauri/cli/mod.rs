@@ -289,12 +289,15 @@ pub async fn serve(cli: Cli) -> Result<(), StartError> {
             engine.admin_url()
         ));
     }
+    // Awaited here rather than spawned: `serve` owns the signal handling until shutdown starts.
     let token = engine.shutdown_token();
-    tokio::spawn(async move {
-        signals.wait().await;
-        tracing::info!("shutting down; letting in-flight requests finish");
-        token.cancel();
-    });
+    tokio::select! {
+        () = signals.wait() => {
+            tracing::info!("shutting down; letting in-flight requests finish");
+            token.cancel();
+        }
+        () = token.cancelled() => {}
+    }
     engine.wait().await;
     Ok(())
 }

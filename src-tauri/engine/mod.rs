@@ -1,5 +1,6 @@
 //! The engine: everything modelrelay does, with no knowledge of any GUI toolkit.
 
+pub mod access;
 pub mod admin;
 pub mod catalog;
 pub mod config;

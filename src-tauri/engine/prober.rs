@@ -139,7 +139,7 @@ impl Prober {
                     if let Some(row) = self.next_row(Instant::now()) {
                         let prober = self.clone();
                         let stop = shutdown.clone();
-                        tokio::spawn(async move {
+                        self.state.tasks.spawn(async move {
                             tokio::select! {
                                 () = stop.cancelled() => {}
                                 () = prober.probe(&row) => {}

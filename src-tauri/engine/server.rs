@@ -11,13 +11,14 @@ use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
+use crate::engine::access::AccessPolicy;
 use crate::engine::catalog::CatalogService;
 use crate::engine::config::{ConfigError, ConfigFile, ConfigStore, EnvOverrides, EnvSource};
 use crate::engine::credentials::Credentials;
 use crate::engine::health::HealthBook;
 use crate::engine::http;
-use crate::engine::http::guard::AccessPolicy;
 use crate::engine::prober::Prober;
 use crate::engine::providers::builtin::{BuiltinCatalog, CatalogDataError};
 use crate::engine::providers::headers::ClientIdentity;
@@ -73,17 +74,20 @@ pub enum StartError {
     #[error(transparent)]
     Catalog(#[from] CatalogDataError),
     #[error("cannot create the HTTP client: {0}")]
-    HttpClient(String),
+    HttpClient(#[source] reqwest::Error),
+    /// The blocking task that opens the key store or reads the keys panicked or was cancelled.
+    #[error("reading the API key store failed unexpectedly ({0}); start modelrelay again, or set `MODELRELAY_KEY_STORE=file` to keep keys in the key file instead")]
+    KeyStore(#[source] tokio::task::JoinError),
 }
 
-/// A serving engine. Dropping it without `shutdown` leaves its tasks running until the
-/// runtime ends; call `shutdown` for a graceful stop.
+/// A serving engine. Its tasks live in `AppState::tasks`; dropping it without `shutdown`
+/// leaves them running until the runtime ends, so call `shutdown` for a graceful stop.
 pub struct RunningEngine {
     addr: SocketAddr,
     state: Arc<AppState>,
     shutdown: CancellationToken,
+    /// The HTTP server, also in `AppState::tasks`; kept to cut it off after the grace period.
     server: JoinHandle<()>,
-    background: Vec<JoinHandle<()>>,
     grace: Duration,
 }
 
@@ -99,7 +103,7 @@ pub async fn start(options: EngineOptions) -> Result<RunningEngine, StartError> 
             let prefer_file = options.env.get("MODELRELAY_KEY_STORE").as_deref() == Some("file");
             tokio::task::spawn_blocking(move || default_store(&path, prefer_file))
                 .await
-                .map_err(|error| StartError::HttpClient(error.to_string()))?
+                .map_err(StartError::KeyStore)?
         }
     };
     let credentials = {
@@ -107,7 +111,7 @@ pub async fn start(options: EngineOptions) -> Result<RunningEngine, StartError> 
         let env = env.clone();
         tokio::task::spawn_blocking(move || load_credentials(&config, store, &builtin, env))
             .await
-            .map_err(|error| StartError::HttpClient(error.to_string()))?
+            .map_err(StartError::KeyStore)?
     };
     let credentials = Arc::new(credentials);
     let settings = config.settings();
@@ -117,7 +121,7 @@ pub async fn start(options: EngineOptions) -> Result<RunningEngine, StartError> 
         .tcp_nodelay(true)
         .pool_idle_timeout(Duration::from_secs(90))
         .build()
-        .map_err(|error| StartError::HttpClient(error.to_string()))?;
+        .map_err(StartError::HttpClient)?;
     let identity = ClientIdentity::new();
     let kiro = Arc::new(KiroAuth::new(
         env.kiro_client_id.clone(),
@@ -182,7 +186,7 @@ pub async fn start(options: EngineOptions) -> Result<RunningEngine, StartError> 
         access: AccessPolicy::for_bind(addr, admin_token.clone()),
         builtin,
         shutdown: shutdown.clone(),
-        tasks: tokio_util::task::TaskTracker::new(),
+        tasks: TaskTracker::new(),
     });
     let app = http::router(state.clone());
     let serve_shutdown = shutdown.clone();
@@ -190,7 +194,8 @@ pub async fn start(options: EngineOptions) -> Result<RunningEngine, StartError> 
         // Small SSE chunks must leave at once, not wait for Nagle.
         let _ = tcp.set_nodelay(true);
     });
-    let server = tokio::spawn(async move {
+    // Not `AppState::spawn`: the server stops by itself on the token, after in-flight requests.
+    let server = state.tasks.spawn(async move {
         let result = axum::serve(listener, app)
             .with_graceful_shutdown(serve_shutdown.cancelled_owned())
             .await;
@@ -198,17 +203,14 @@ pub async fn start(options: EngineOptions) -> Result<RunningEngine, StartError> 
             tracing::error!("the HTTP server stopped: {error}");
         }
     });
-    let background = vec![
-        tokio::spawn(catalog.run(shutdown.clone())),
-        tokio::spawn(Prober::new(state.clone()).run(shutdown.clone())),
-    ];
+    state.spawn(catalog.run(shutdown.clone()));
+    state.spawn(Prober::new(state.clone()).run(shutdown.clone()));
     tracing::info!("modelrelay listening on http://{addr}");
     Ok(RunningEngine {
         addr,
         state,
         shutdown,
         server,
-        background,
         grace: options.shutdown_grace,
     })
 }
@@ -236,29 +238,41 @@ impl RunningEngine {
         self.shutdown.clone()
     }
 
-    /// Stops accepting connections, lets in-flight requests finish within the grace
-    /// period, then stops every background task.
+    /// Stops accepting connections and every background task, and lets in-flight requests
+    /// finish within the grace period.
     pub async fn shutdown(self) {
         self.shutdown.cancel();
         self.wait().await;
     }
 
-    /// Waits until shutdown has been requested through the token and completed.
+    /// Waits until shutdown has been requested through the token, then for every engine task
+    /// to end, within the grace period.
     pub async fn wait(mut self) {
         self.shutdown.cancelled().await;
-        if tokio::time::timeout(self.grace, &mut self.server)
-            .await
-            .is_err()
-        {
+        let tasks = &self.state.tasks;
+        // Closed, the tracker's `wait` ends when its last task does (tasks that in-flight
+        // requests spawn meanwhile included); the cancelled token ends all but the server.
+        tasks.close();
+        if tokio::time::timeout(self.grace, tasks.wait()).await.is_ok() {
+            return;
+        }
+        // Past the grace period nothing is waited for: the server is aborted, which cuts the
+        // requests still in flight, and any other task that overran is left detached to end
+        // with the runtime (the CLI exits right after; the desktop shell when it quits).
+        if !self.server.is_finished() {
             tracing::warn!(
                 "in-flight requests did not finish within {} s; closing them",
                 self.grace.as_secs()
             );
             self.server.abort();
+            let _ = (&mut self.server).await;
         }
-        for task in self.background.drain(..) {
-            task.abort();
-            let _ = task.await;
+        if !tasks.is_empty() {
+            tracing::warn!(
+                "{} engine tasks did not stop within {} s; leaving them to the runtime",
+                tasks.len(),
+                self.grace.as_secs()
+            );
         }
     }
 }

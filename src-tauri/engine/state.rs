@@ -2,15 +2,18 @@
 //! engines can run in one process.
 
 use crate::engine::providers::kiro::auth::KiroAuth;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use tokio_util::task::TaskTracker;
+
+use crate::engine::access::AccessPolicy;
 use crate::engine::catalog::CatalogService;
 use crate::engine::config::ConfigStore;
 use crate::engine::credentials::Credentials;
 use crate::engine::health::HealthBook;
-use crate::engine::http::guard::AccessPolicy;
 use crate::engine::providers::builtin::BuiltinCatalog;
 use crate::engine::providers::headers::ClientIdentity;
 use crate::engine::requestlog::RequestLog;
@@ -38,13 +41,26 @@ pub struct AppState {
     /// Who may use the page and `/api`.
     pub access: AccessPolicy,
     pub builtin: Arc<BuiltinCatalog>,
-    /// Owns every task the engine spawns; shutdown waits for them.
-    pub tasks: tokio_util::task::TaskTracker,
     /// Cancelled when the engine stops; long-lived responses (live events) end with it.
     pub shutdown: tokio_util::sync::CancellationToken,
+    /// Every task the engine runs, so `RunningEngine` can wait for them at shutdown. Spawn
+    /// through it (or `spawn`), never with `tokio::spawn`: clippy refuses that.
+    pub tasks: TaskTracker,
 }
 
 impl AppState {
+    /// Runs `task` as one of the engine's tasks, dropped at its next await once shutdown starts.
+    /// For work that is pointless after the engine stops (discovery, probes, refreshes).
+    pub fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
+        let shutdown = self.shutdown.clone();
+        self.tasks.spawn(async move {
+            tokio::select! {
+                () = shutdown.cancelled() => {}
+                () = task => {}
+            }
+        });
+    }
+
     /// `host:port` clients should use: loopback unless bound to one specific other address.
     pub fn public_host(&self) -> String {
         let port = self.bind.port();

@@ -2,6 +2,8 @@
 //! model (delays, chunk gaps, statuses, headers, hangs, dropped connections, non-JSON), and
 //! which records every request it receives.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+// The fake owns its server task (aborted on drop); it is no engine task.
+#![allow(clippy::disallowed_methods)]
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;

@@ -267,7 +267,7 @@ pub async fn update_provider(
         }
     }))?;
     let catalog = state.catalog.clone();
-    tokio::spawn(async move {
+    state.spawn(async move {
         let _ = catalog.refresh_provider(&key).await;
     });
     Ok(Json(views::providers(&state)))
@@ -352,7 +352,7 @@ fn after_key_change(state: &Arc<AppState>, provider: &str) {
     }
     let catalog = state.catalog.clone();
     let provider = provider.to_string();
-    tokio::spawn(async move {
+    state.spawn(async move {
         let _ = catalog.refresh_provider(&provider).await;
     });
 }
@@ -364,7 +364,7 @@ pub async fn refresh_provider(
     known_provider(&state, &key)?;
     Ok(Json(match state.catalog.refresh_provider(&key).await {
         Ok(models) => json!({"ok": true, "models": models, "error": null}),
-        Err(error) => json!({"ok": false, "models": null, "error": error}),
+        Err(error) => json!({"ok": false, "models": null, "error": error.to_string()}),
     }))
 }
 
@@ -382,7 +382,9 @@ pub async fn refresh_all(State(state): State<Arc<AppState>>) -> Json<Value> {
         let result = state.catalog.refresh_provider(&key).await;
         results.push(match result {
             Ok(models) => json!({"key": key, "ok": true, "models": models, "error": null}),
-            Err(error) => json!({"key": key, "ok": false, "models": null, "error": error}),
+            Err(error) => {
+                json!({"key": key, "ok": false, "models": null, "error": error.to_string()})
+            }
         });
     }
     Json(json!({"providers": results}))
@@ -485,7 +487,7 @@ pub async fn add_endpoint(
     }))?;
     let catalog = state.catalog.clone();
     let refresh_key = key.clone();
-    tokio::spawn(async move {
+    state.spawn(async move {
         let _ = catalog.refresh_provider(&refresh_key).await;
     });
     Ok((StatusCode::CREATED, Json(json!({"id": id, "key": key}))).into_response())
@@ -706,7 +708,7 @@ pub async fn import(
     let accounts = parsed.api_keys.len();
     saved(state.config.update(move |raw| *raw = incoming))?;
     let catalog = state.catalog.clone();
-    tokio::spawn(async move { catalog.refresh(true).await });
+    state.spawn(async move { catalog.refresh(true).await });
     Ok(Json(json!({"imported": true, "keys": accounts})))
 }
 

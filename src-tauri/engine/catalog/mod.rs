@@ -8,7 +8,7 @@ pub mod slug;
 use std::sync::Arc;
 
 pub use build::build_catalog;
-pub use service::{CatalogService, DiscoveryStatus};
+pub use service::{CatalogError, CatalogService, DiscoveryStatus};
 
 use crate::engine::providers::{ModelRow, Provider};
 

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::engine::config::{EnvOverrides, Settings};
 use crate::engine::credentials::Credentials;
 use crate::engine::providers::builtin::BuiltinCatalog;
-use crate::engine::providers::discovery::{discover, DiscoveredModel};
+use crate::engine::providers::discovery::{discover, DiscoveredModel, DiscoveryError};
 use crate::engine::providers::headers::ClientIdentity;
 use crate::engine::providers::{AuthMode, DiscoveryKind, Provider};
 
@@ -29,6 +29,16 @@ struct DiscoveryRecord {
     last_success: Option<Instant>,
     last_attempt: Option<Instant>,
     last_error: Option<String>,
+}
+
+/// Why the catalog could not do what it was asked.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CatalogError {
+    #[error("no provider `{0}` in the catalog: use a key that `GET /api/providers` lists, or add the provider to the config first")]
+    UnknownProvider(String),
+    /// The provider's own answer, as the UI shows it (it names the URL that failed).
+    #[error(transparent)]
+    Discovery(#[from] DiscoveryError),
 }
 
 /// Discovery state of one provider, for the UI and `status`.
@@ -178,12 +188,12 @@ impl CatalogService {
     }
 
     /// Runs discovery for one provider now; returns how many models it listed.
-    pub async fn refresh_provider(&self, key: &str) -> Result<usize, String> {
+    pub async fn refresh_provider(&self, key: &str) -> Result<usize, CatalogError> {
         let provider = self
             .current()
             .provider(key)
             .cloned()
-            .ok_or_else(|| format!("no provider `{key}`"))?;
+            .ok_or_else(|| CatalogError::UnknownProvider(key.to_string()))?;
         if provider.discovery == DiscoveryKind::None {
             return Ok(self
                 .current()
@@ -210,7 +220,7 @@ impl CatalogService {
                 }
                 Err(error) => {
                     record.last_error = Some(error.to_string());
-                    Err(error.to_string())
+                    Err(error.into())
                 }
             }
         };
