@@ -7,8 +7,13 @@
 //!     all on `AppState::tasks`).
 //!   - `http` is the edge: routes and thin handlers; `guard` applies `access`, the pure
 //!     decision on who may use the page and `/api`.
-//!   - `routing` is pure: the `model` selector → rows → filtered, ordered candidates.
-//!   - `forward` tries candidates with failover and relays the winner's stream.
+//!   - `routing` decides: the `model` selector → rows → filtered, ordered candidates.
+//!   - `forward` routes a parsed request (`route`), walks the candidates with failover
+//!     (`executor`, deciding by the pure `policy`) and returns a typed `Routed` answer whose
+//!     stream (`AnswerStream`) each edge serialises once.
+//!   - `upstream` speaks to one row: one adapter per dialect (OpenAI-compatible, Kiro) behind
+//!     `send`, yielding a classified failure or an answer whose first chunk was seen; `sse`
+//!     is the one SSE parser.
 //!   - `translate` is pure: other client dialects (Anthropic Messages, OpenAI Responses) ⇄ OpenAI chat, so every
 //!     endpoint shares the one routing and failover path.
 //!   - `providers` knows upstreams (URLs, auth, discovery; Kiro's translation and OAuth);
@@ -26,8 +31,9 @@
 //!
 //! # Invariants
 //! 1. The engine builds and tests without the desktop libraries and never names the shell.
-//! 2. Decisions are pure functions over plain data (`routing`, status classification,
-//!    discovery schedule); IO lives in `forward::attempt`, `providers::discovery`, `server`.
+//! 2. Decisions are pure functions over plain data (`routing::plan`, `forward::policy`,
+//!    status classification, discovery schedule); IO lives in `upstream`, `forward::executor`,
+//!    `providers::discovery`, `server`.
 //! 3. A stream may fail over only until its first chunk arrives; afterwards an upstream
 //!    failure becomes one in-band SSE error event, never a silent truncation.
 //! 4. Secrets are `SecretString`s: never serialised, logged or sent to a client; exposed only

@@ -12,7 +12,7 @@ use futures_util::Stream;
 use http::{header, HeaderValue, StatusCode};
 use serde_json::Value;
 
-use crate::engine::forward::{Answer, AnswerStream, Routed, StreamItem};
+use crate::engine::forward::{Answer, AnswerStream, Routed, StreamFailure, StreamItem};
 use crate::engine::translate::OpenAiEvent;
 use crate::engine::upstream::error_message_from_body;
 
@@ -66,9 +66,9 @@ pub async fn respond<D: Dialect>(dialect: &D, routed: Routed) -> Response {
             status, mut stream, ..
         } => match read_all(&mut stream).await {
             Ok(body) => whole(dialect, status, &body),
-            Err(message) => json_response(
+            Err(failure) => json_response(
                 StatusCode::BAD_GATEWAY,
-                &dialect.error(StatusCode::BAD_GATEWAY, &message),
+                &dialect.error(StatusCode::BAD_GATEWAY, &failure.message),
             ),
         },
         Answer::Refused { status, body, .. } => {
@@ -96,12 +96,12 @@ fn whole<D: Dialect>(dialect: &D, status: StatusCode, body: &[u8]) -> Response {
     }
 }
 
-async fn read_all(stream: &mut AnswerStream) -> Result<Vec<u8>, String> {
+async fn read_all(stream: &mut AnswerStream) -> Result<Vec<u8>, StreamFailure> {
     let mut body = Vec::new();
     while let Some(item) = stream.next().await {
         match item {
             StreamItem::Chunk(chunk) => body.extend_from_slice(&chunk.raw),
-            StreamItem::Failed(failure) => return Err(failure.message),
+            StreamItem::Failed(failure) => return Err(failure),
         }
     }
     Ok(body)

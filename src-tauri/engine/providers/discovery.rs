@@ -30,6 +30,15 @@ pub enum DiscoveryError {
     Unparseable { url: String, reason: String },
 }
 
+/// Why a body is not an OpenAI model list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ModelListError {
+    #[error("no `data` array")]
+    NoDataArray,
+    #[error("not a JSON object")]
+    NotAnObject,
+}
+
 const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Ids that are not chat models (embeddings, rerankers, guards, speech, images).
@@ -52,15 +61,15 @@ pub fn is_chat_model(id: &str) -> bool {
 }
 
 /// Parses the OpenAI list shape (`{"data": [{"id": …}]}`), also accepting a bare array.
-pub fn parse_model_list(body: &Value) -> Result<Vec<DiscoveredModel>, String> {
+pub fn parse_model_list(body: &Value) -> Result<Vec<DiscoveredModel>, ModelListError> {
     let entries = match body {
         Value::Object(map) => map
             .get("data")
             .or_else(|| map.get("models"))
             .and_then(Value::as_array)
-            .ok_or("no `data` array")?,
+            .ok_or(ModelListError::NoDataArray)?,
         Value::Array(entries) => entries,
-        _ => return Err("not a JSON object".into()),
+        _ => return Err(ModelListError::NotAnObject),
     };
     Ok(entries
         .iter()
@@ -166,7 +175,10 @@ pub async fn fetch_models(
         request = request.header(name, value);
     }
     let body = get_json(request, &url).await?;
-    parse_model_list(&body).map_err(|reason| DiscoveryError::Unparseable { url, reason })
+    parse_model_list(&body).map_err(|reason| DiscoveryError::Unparseable {
+        url,
+        reason: reason.to_string(),
+    })
 }
 
 /// Ollama's native API lives at the host root, beside its `/v1` compatibility layer.

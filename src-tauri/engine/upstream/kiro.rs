@@ -17,7 +17,7 @@ use crate::engine::health::RateLimitInfo;
 use crate::engine::providers::describe_http_error;
 use crate::engine::providers::headers::provider_headers;
 use crate::engine::providers::kiro::auth::AuthError;
-use crate::engine::providers::kiro::eventstream::FrameDecoder;
+use crate::engine::providers::kiro::eventstream::{FrameDecoder, FrameError};
 use crate::engine::providers::kiro::request::build_kiro_request;
 use crate::engine::providers::kiro::response::{
     completion_from_chunks, ChunkTranslator, KiroError,
@@ -215,6 +215,15 @@ enum Step {
     Transport(reqwest::Error),
 }
 
+/// Why Kiro's stream cannot go on.
+#[derive(Debug, thiserror::Error)]
+enum StreamBreak {
+    #[error("Kiro's answer is corrupt: {0}")]
+    Corrupt(#[from] FrameError),
+    #[error("Kiro error {}: {}", .0.code, .0.message)]
+    Upstream(#[from] KiroError),
+}
+
 /// Kiro's byte stream, decoded and translated frame by frame as it arrives.
 struct KiroEvents {
     upstream: UpstreamBody,
@@ -251,17 +260,12 @@ impl KiroEvents {
     }
 
     /// Decodes every whole frame buffered so far; `Err` ends the stream.
-    fn drain_frames(&mut self) -> Result<(), String> {
+    fn drain_frames(&mut self) -> Result<(), StreamBreak> {
         loop {
-            let frame = match self.decoder.next_frame() {
-                Ok(Some(frame)) => frame,
-                Ok(None) => return Ok(()),
-                Err(error) => return Err(format!("Kiro's answer is corrupt: {error}")),
+            let Some(frame) = self.decoder.next_frame()? else {
+                return Ok(());
             };
-            let chunks = self
-                .translator
-                .frame(&frame)
-                .map_err(|error| format!("Kiro error {}: {}", error.code, error.message))?;
+            let chunks = self.translator.frame(&frame)?;
             self.pending.extend(chunks.iter().map(sse));
         }
     }
@@ -277,10 +281,10 @@ impl KiroEvents {
             match self.upstream.next().await {
                 Some(Ok(chunk)) => {
                     self.decoder.push(&chunk);
-                    if let Err(message) = self.drain_frames() {
+                    if let Err(broken) = self.drain_frames() {
                         self.done = true;
                         self.pending.clear();
-                        return Some(Step::Fail(message));
+                        return Some(Step::Fail(broken.to_string()));
                     }
                 }
                 Some(Err(error)) => {
