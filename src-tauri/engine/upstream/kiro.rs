@@ -220,8 +220,17 @@ enum Step {
 enum StreamBreak {
     #[error("Kiro's answer is corrupt: {0}")]
     Corrupt(#[from] FrameError),
-    #[error("Kiro error {}: {}", .0.code, .0.message)]
-    Upstream(#[from] KiroError),
+    #[error("Kiro error {code}: {message}")]
+    Upstream { code: String, message: String },
+}
+
+impl From<KiroError> for StreamBreak {
+    fn from(error: KiroError) -> Self {
+        Self::Upstream {
+            code: error.code,
+            message: error.message,
+        }
+    }
 }
 
 /// Kiro's byte stream, decoded and translated frame by frame as it arrives.
