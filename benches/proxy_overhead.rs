@@ -183,23 +183,36 @@ fn start_upstream(runtime: &tokio::runtime::Runtime, canned: Canned) -> SocketAd
 }
 
 fn router_config(upstream: SocketAddr) -> Vec<u8> {
-    // Probes and the keyless built-in providers stay off: the bench measures forwarding only
-    // and never reaches the internet.
-    serde_json::to_vec_pretty(&json!({
-        "autoPingEnabled": false,
-        "providers": {
-            "opencode": {"enabled": false},
-            "kilocode": {"enabled": false},
-            "openai-compatible:bench": {
+    router_config_with(upstream, 1)
+}
+
+/// `endpoints` OpenAI-compatible endpoints on the same upstream (the first serves `MODEL`, the
+/// others `bench-model-<n>`). Probes and the keyless built-in providers stay off: the bench
+/// measures forwarding only and never reaches the internet.
+fn router_config_with(upstream: SocketAddr, endpoints: usize) -> Vec<u8> {
+    let mut providers = serde_json::Map::new();
+    providers.insert("opencode".into(), json!({"enabled": false}));
+    providers.insert("kilocode".into(), json!({"enabled": false}));
+    for n in 0..endpoints {
+        let (key, model) = match n {
+            0 => ("openai-compatible:bench".to_string(), MODEL.to_string()),
+            n => (
+                format!("openai-compatible:bench-{n}"),
+                format!("{MODEL}-{n}"),
+            ),
+        };
+        providers.insert(
+            key,
+            json!({
                 "enabled": true,
-                "name": "bench",
+                "name": format!("bench {n}"),
                 "baseUrl": format!("http://{upstream}/v1"),
-                "modelId": MODEL,
+                "modelId": model,
                 "discoverModels": false
-            }
-        }
-    }))
-    .unwrap()
+            }),
+        );
+    }
+    serde_json::to_vec_pretty(&json!({"autoPingEnabled": false, "providers": providers})).unwrap()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -217,9 +230,13 @@ struct Target {
 }
 
 fn request_body(stream: bool) -> Bytes {
+    request_body_for(MODEL, stream)
+}
+
+fn request_body_for(model: &str, stream: bool) -> Bytes {
     Bytes::from(
         json!({
-            "model": MODEL,
+            "model": model,
             "stream": stream,
             "messages": [{"role": "user", "content": "hello"}]
         })
@@ -599,6 +616,173 @@ async fn measure_process(client: &reqwest::Client, upstream: SocketAddr, direct:
 }
 
 // ---------------------------------------------------------------------------------------------
+// The floor: a bare nginx reverse proxy in front of the same upstream, measured in the same run.
+
+struct Nginx {
+    child: Child,
+    _dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts Debian's nginx (`nginx-light`) as a keep-alive, unbuffered reverse proxy, with as many
+/// worker processes as the router has worker threads. `None` when nginx is not installed.
+async fn start_nginx(upstream: SocketAddr, client: &reqwest::Client) -> Option<Nginx> {
+    let binary = ["/usr/sbin/nginx", "/usr/bin/nginx"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|path| path.is_file())?;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let root = dir.path().display();
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let conf = format!(
+        "worker_processes {workers};\ndaemon off;\npid {root}/nginx.pid;\nerror_log {root}/error.log;\n\
+         events {{ worker_connections 1024; }}\n\
+         http {{\n  access_log off;\n  client_body_temp_path {root}/body;\n  proxy_temp_path {root}/proxy;\n\
+           fastcgi_temp_path {root}/fastcgi;\n  uwsgi_temp_path {root}/uwsgi;\n  scgi_temp_path {root}/scgi;\n\
+           upstream fake {{ server {upstream}; keepalive 64; }}\n\
+           server {{\n    listen 127.0.0.1:{port};\n    location / {{\n      proxy_pass http://fake;\n\
+               proxy_http_version 1.1;\n      proxy_set_header Connection \"\";\n      proxy_buffering off;\n    }}\n  }}\n}}\n"
+    );
+    let conf_path = dir.path().join("nginx.conf");
+    std::fs::write(&conf_path, conf).unwrap();
+    let child = Command::new(binary)
+        .arg("-p")
+        .arg(dir.path())
+        .arg("-c")
+        .arg(&conf_path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let nginx = Nginx {
+        child,
+        _dir: dir,
+        port,
+    };
+    let url = format!("http://127.0.0.1:{port}/v1/chat/completions");
+    for _ in 0..250 {
+        if let Ok(response) = client.post(&url).body(request_body(false)).send().await {
+            if response.status().is_success() {
+                return Some(nginx);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    eprintln!("nginx did not start; the floor is skipped");
+    None
+}
+
+async fn measure_nginx(
+    client: &reqwest::Client,
+    upstream: SocketAddr,
+    direct: &Target,
+    canned: &Canned,
+) {
+    println!("\n### The floor: bare nginx in front of the same upstream\n");
+    let Some(nginx) = start_nginx(upstream, client).await else {
+        println!("_Skipped: nginx is not installed (`apt-get install nginx-light`)._");
+        return;
+    };
+    let proxied = Target {
+        url: format!("http://127.0.0.1:{}/v1/chat/completions", nginx.port),
+    };
+    run_block(client, &proxied, &request_body(false), 32, WARMUP_REQUESTS).await;
+    println!("| scenario, metric | direct p50 / p90 / p99 (ms) | through nginx p50 / p90 / p99 (ms) | added p50 / p90 / p99 (ms) |");
+    println!("|---|---|---|---|");
+    let mut throughput = Vec::new();
+    for scenario in SCENARIOS {
+        let (d, n) = measure(client, direct, &proxied, scenario, ROUNDS).await;
+        n.check_bodies(canned.expected_len(scenario.stream), "through nginx");
+        print_latency_rows(&scenario.label(), scenario.stream, &d, &n);
+        throughput.push(format!(
+            "| {} | {:.0} | {:.0} |",
+            scenario.label(),
+            d.throughput(),
+            n.throughput()
+        ));
+    }
+    println!("\n| scenario | direct req/s | through nginx req/s |");
+    println!("|---|---|---|");
+    for row in throughput {
+        println!("{row}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cost against catalog size: the same request through routers with 1 and 1,000 endpoints.
+
+const SCALE_REQUESTS: usize = 2000;
+
+async fn measure_catalog_scale(
+    client: &reqwest::Client,
+    router_runtime: &tokio::runtime::Runtime,
+    upstream: SocketAddr,
+) {
+    println!("\n### Cost against catalog size (non-streamed, c=1, {SCALE_REQUESTS} requests each; the built-in rows are there too, without keys)\n");
+    println!(
+        "| endpoints | `{MODEL}` p50 (ms) | `auto-fastest` p50 (ms) | `GET /api/models` p50 (ms) |"
+    );
+    println!("|---|---|---|---|");
+    for endpoints in [1, 1000] {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("modelrelay.json");
+        std::fs::write(&config, router_config_with(upstream, endpoints)).unwrap();
+        let mut options = EngineOptions::new(config);
+        options.port = 0;
+        options.env = EnvSource::empty();
+        options.shutdown_grace = Duration::from_secs(1);
+        let handle = router_runtime.handle().clone();
+        let engine = handle
+            .spawn(engine::start(options))
+            .await
+            .unwrap()
+            .expect("the engine starts");
+        let base = format!("http://{}", engine.local_addr());
+        let chat = Target {
+            url: format!("{base}/v1/chat/completions"),
+        };
+        let mut cells = Vec::new();
+        for model in [MODEL, "auto-fastest"] {
+            let body = request_body_for(model, false);
+            run_block(client, &chat, &body, 1, WARMUP_REQUESTS).await;
+            let (samples, _) = run_block(client, &chat, &body, 1, SCALE_REQUESTS).await;
+            let mut totals: Vec<Duration> = samples.iter().map(|s| s.total).collect();
+            totals.sort_unstable();
+            cells.push(ms(percentile(&totals, 50.0)));
+        }
+        let mut views = Vec::new();
+        for _ in 0..50 {
+            let started = Instant::now();
+            let response = client
+                .get(format!("{base}/api/models"))
+                .send()
+                .await
+                .unwrap();
+            assert!(response.status().is_success());
+            response.bytes().await.unwrap();
+            views.push(started.elapsed());
+        }
+        views.sort_unstable();
+        println!(
+            "| {endpoints} | {:.3} | {:.3} | {:.2} |",
+            cells[0],
+            cells[1],
+            ms(percentile(&views, 50.0))
+        );
+        handle.spawn(engine.shutdown()).await.unwrap();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 
 fn machine_description() {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
@@ -721,6 +905,8 @@ fn main() {
             println!("{row}");
         }
 
+        measure_nginx(&client, upstream, &direct, &canned).await;
+        measure_catalog_scale(&client, &router_runtime, upstream).await;
         measure_process(&client, upstream, &direct).await;
     });
     eprintln!("benchmark took {:.1} s", started.elapsed().as_secs_f64());

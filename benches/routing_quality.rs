@@ -982,7 +982,7 @@ impl<'w> Sim<'w> {
                     condition
                 };
                 let plan = plan_candidates(
-                    self.world.rows.clone(),
+                    &self.world.rows,
                     &PlanInputs {
                         settings,
                         cli_bans: &[],

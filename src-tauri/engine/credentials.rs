@@ -159,8 +159,25 @@ impl Credentials {
             .unwrap_or_default()
     }
 
+    /// Whether `provider` has a key, from the same sources as `pool` without copying any
+    /// (planning asks for every row on every request).
     pub fn has_key(&self, settings: &Settings, provider: &str) -> bool {
-        !self.pool(settings, provider).is_empty()
+        if self.env.keys.contains_key(provider) {
+            return true;
+        }
+        let stored = self.stored.read().unwrap_or_else(|e| e.into_inner());
+        if stored.get(provider).is_some_and(|k| !k.is_empty()) {
+            return true;
+        }
+        drop(stored);
+        if self.sso_cache_providers.iter().any(|p| p == provider) && self.kiro_sso_token().is_some()
+        {
+            return true;
+        }
+        settings
+            .api_keys
+            .get(provider)
+            .is_some_and(|keys| !keys.0.is_empty())
     }
 
     /// The first key, without advancing the rotation (for discovery and probes).

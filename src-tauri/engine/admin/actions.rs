@@ -167,7 +167,7 @@ pub async fn ban(
     if !banned {
         for row in state.catalog.current().rows.iter() {
             if [row.row_id(), row.upstream_id.clone(), row.group.clone()].contains(&model) {
-                state.health.reset(&row.row_id());
+                state.health.reset(row);
             }
         }
     }
@@ -348,7 +348,7 @@ fn after_key_change(state: &Arc<AppState>, provider: &str) {
         .iter()
         .filter(|r| r.provider.key == provider)
     {
-        state.health.reset(&row.row_id());
+        state.health.reset(row);
     }
     let catalog = state.catalog.clone();
     let provider = provider.to_string();

@@ -79,8 +79,67 @@ pub struct RowHealthView {
     pub circuit_open: bool,
 }
 
+/// Row health by provider key, then upstream id: a row is found from its parts, with no
+/// `provider/id` string built per lookup (planning reads every row on every request).
+type Rows = HashMap<String, HashMap<String, RowHealth>>;
+
+fn row_health<'a>(rows: &'a Rows, row: &ModelRow) -> Option<&'a RowHealth> {
+    rows.get(&row.provider.key)?.get(&row.upstream_id)
+}
+
+fn row_health_mut<'a>(rows: &'a mut Rows, row: &ModelRow) -> &'a mut RowHealth {
+    rows.entry(row.provider.key.clone())
+        .or_default()
+        .entry(row.upstream_id.clone())
+        .or_default()
+}
+
+/// The conditions of many rows under one lock, for one planning pass.
+pub struct HealthReader<'a> {
+    rows: std::sync::MutexGuard<'a, Rows>,
+    pools: std::sync::MutexGuard<'a, HashMap<String, (Instant, Window)>>,
+}
+
+impl HealthReader<'_> {
+    pub fn condition(&self, row: &ModelRow, now: Instant) -> RowCondition {
+        condition_of(&self.rows, &self.pools, row, now)
+    }
+}
+
+fn condition_of(
+    rows: &Rows,
+    pools: &HashMap<String, (Instant, Window)>,
+    row: &ModelRow,
+    now: Instant,
+) -> RowCondition {
+    let pool = pools
+        .get(&row.provider.key)
+        .copied()
+        .filter(|(until, _)| *until > now);
+    let Some(health) = row_health(rows, row) else {
+        return RowCondition {
+            cooling_until: pool,
+            ..RowCondition::default()
+        };
+    };
+    let own = health.cooldown.filter(|(until, _)| *until > now);
+    let cooling_until = match (own, pool) {
+        (Some(a), Some(b)) => Some(if a.0 >= b.0 { a } else { b }),
+        (a, b) => a.or(b),
+    };
+    RowCondition {
+        ttft_ms: health.stats.ttft_ewma,
+        ttft_p95_ms: health.stats.ttft_p95(),
+        tokens_per_second: health.stats.tokens_per_second_ewma,
+        error_rate: health.stats.error_ewma,
+        headroom: health.headroom(now),
+        admission: health.breaker.peek(now),
+        cooling_until,
+    }
+}
+
 pub struct HealthBook {
-    rows: Mutex<HashMap<String, RowHealth>>,
+    rows: Mutex<Rows>,
     /// Account-wide free pools that are spent (OpenRouter's daily free requests).
     pools: Mutex<HashMap<String, (Instant, Window)>>,
     /// Bumped on every recorded attempt, so live views know to refresh.
@@ -106,7 +165,7 @@ fn extend(current: Option<(Instant, Window)>, proposed: (Instant, Window)) -> (I
 }
 
 impl HealthBook {
-    fn lock_rows(&self) -> std::sync::MutexGuard<'_, HashMap<String, RowHealth>> {
+    fn lock_rows(&self) -> std::sync::MutexGuard<'_, Rows> {
         self.rows.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -115,32 +174,15 @@ impl HealthBook {
     }
 
     pub fn condition(&self, row: &ModelRow, now: Instant) -> RowCondition {
-        let pool = self
-            .lock_pools()
-            .get(&row.provider.key)
-            .copied()
-            .filter(|(until, _)| *until > now);
+        self.reader().condition(row, now)
+    }
+
+    /// Holds the book still while many rows are read (rows, then pools: the order `record`
+    /// takes them in).
+    pub fn reader(&self) -> HealthReader<'_> {
         let rows = self.lock_rows();
-        let Some(health) = rows.get(&row.row_id()) else {
-            return RowCondition {
-                cooling_until: pool,
-                ..RowCondition::default()
-            };
-        };
-        let own = health.cooldown.filter(|(until, _)| *until > now);
-        let cooling_until = match (own, pool) {
-            (Some(a), Some(b)) => Some(if a.0 >= b.0 { a } else { b }),
-            (a, b) => a.or(b),
-        };
-        RowCondition {
-            ttft_ms: health.stats.ttft_ewma,
-            ttft_p95_ms: health.stats.ttft_p95(),
-            tokens_per_second: health.stats.tokens_per_second_ewma,
-            error_rate: health.stats.error_ewma,
-            headroom: health.headroom(now),
-            admission: health.breaker.peek(now),
-            cooling_until,
-        }
+        let pools = self.lock_pools();
+        HealthReader { rows, pools }
     }
 
     /// Takes the breaker's permission for one request; `false` means skip the row — also when
@@ -150,8 +192,7 @@ impl HealthBook {
             return false;
         }
         let mut rows = self.lock_rows();
-        let health = rows.entry(row.row_id()).or_default();
-        health.breaker.admit(now) != Admission::No
+        row_health_mut(&mut rows, row).breaker.admit(now) != Admission::No
     }
 
     /// Changes whenever an attempt is recorded.
@@ -166,7 +207,7 @@ impl HealthBook {
 
     fn record_quietly(&self, row: &ModelRow, report: AttemptReport, now: Instant) {
         let mut rows = self.lock_rows();
-        let health = rows.entry(row.row_id()).or_default();
+        let health = row_health_mut(&mut rows, row);
         let mut sample = Sample {
             at: now,
             source: report.source,
@@ -235,7 +276,7 @@ impl HealthBook {
     pub fn view(&self, row: &ModelRow, now: Instant) -> RowHealthView {
         let condition = self.condition(row, now);
         let rows = self.lock_rows();
-        let health = rows.get(&row.row_id()).cloned().unwrap_or_default();
+        let health = row_health(&rows, row).cloned().unwrap_or_default();
         RowHealthView {
             circuit_open: health.breaker.is_open(now),
             uptime: health.stats.uptime(),
@@ -249,7 +290,7 @@ impl HealthBook {
     /// When the row was last used or probed, and whether that last sample was a failure.
     pub fn last_activity(&self, row: &ModelRow) -> Option<(Instant, bool)> {
         let rows = self.lock_rows();
-        let stats = &rows.get(&row.row_id())?.stats;
+        let stats = &row_health(&rows, row)?.stats;
         let at = stats.last_activity()?;
         let failed = stats
             .samples
@@ -259,8 +300,10 @@ impl HealthBook {
     }
 
     /// Forgets a row's history (after an unban or a key change).
-    pub fn reset(&self, row_id: &str) {
-        self.lock_rows().remove(row_id);
+    pub fn reset(&self, row: &ModelRow) {
+        if let Some(rows) = self.lock_rows().get_mut(&row.provider.key) {
+            rows.remove(&row.upstream_id);
+        }
         self.changes.send_modify(|version| *version += 1);
     }
 }

@@ -117,13 +117,35 @@ fn by_score_desc(a: Option<f64>, b: Option<f64>) -> Ordering {
 
 /// Priority first (lower wins), then expected time in 5% buckets, then coding score.
 pub fn order_fastest<T>(rows: &mut [Ranked<T>]) {
-    rows.sort_by(|a, b| {
-        a.priority
-            .cmp(&b.priority)
-            .then(tie_bucket(a.expected_ms).cmp(&tie_bucket(b.expected_ms)))
-            .then(by_score_desc(a.score, b.score))
-            .then(a.expected_ms.total_cmp(&b.expected_ms))
+    // Each key once per row (a logarithm), not once per comparison.
+    let mut keyed: Vec<(i32, i64, usize)> = rows
+        .iter()
+        .enumerate()
+        .map(|(index, r)| (r.priority, tie_bucket(r.expected_ms), index))
+        .collect();
+    keyed.sort_by(|a, b| {
+        let (ra, rb) = (&rows[a.2], &rows[b.2]);
+        a.0.cmp(&b.0)
+            .then(a.1.cmp(&b.1))
+            .then(by_score_desc(ra.score, rb.score))
+            .then(ra.expected_ms.total_cmp(&rb.expected_ms))
     });
+    apply_order(rows, keyed.into_iter().map(|(_, _, index)| index));
+}
+
+/// Moves `rows` into the order `order` names (a permutation of their indices).
+fn apply_order<T>(rows: &mut [Ranked<T>], order: impl Iterator<Item = usize>) {
+    let mut target: Vec<usize> = vec![0; rows.len()];
+    for (position, index) in order.enumerate() {
+        target[index] = position;
+    }
+    for start in 0..rows.len() {
+        while target[start] != start {
+            let to = target[start];
+            rows.swap(start, to);
+            target.swap(start, to);
+        }
+    }
 }
 
 /// Priority first, then rows that are not slow by coding score, then the slow ones.
@@ -180,6 +202,37 @@ mod tests {
 
     fn names(rows: &[Ranked<&'static str>]) -> Vec<&'static str> {
         rows.iter().map(|r| r.item).collect()
+    }
+
+    #[test]
+    fn ordering_by_precomputed_keys_matches_a_plain_sort() {
+        let make = |seed: u64| -> Vec<Ranked<u64>> {
+            (0..300u64)
+                .map(|i| {
+                    let h = (i + seed).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40;
+                    Ranked {
+                        item: i,
+                        priority: (h % 3) as i32 - 1,
+                        score: (!h.is_multiple_of(5)).then(|| (h % 7) as f64 / 7.0),
+                        expected_ms: 200.0 + (h % 4000) as f64,
+                    }
+                })
+                .collect()
+        };
+        for seed in 0..5 {
+            let mut fast = make(seed);
+            order_fastest(&mut fast);
+            let mut plain = make(seed);
+            plain.sort_by(|a, b| {
+                a.priority
+                    .cmp(&b.priority)
+                    .then(tie_bucket(a.expected_ms).cmp(&tie_bucket(b.expected_ms)))
+                    .then(by_score_desc(a.score, b.score))
+                    .then(a.expected_ms.total_cmp(&b.expected_ms))
+            });
+            let order = |rows: &[Ranked<u64>]| rows.iter().map(|r| r.item).collect::<Vec<_>>();
+            assert_eq!(order(&fast), order(&plain));
+        }
     }
 
     #[test]

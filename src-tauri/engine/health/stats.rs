@@ -48,6 +48,9 @@ pub struct RowStats {
     pub last_traffic: Option<Instant>,
     pub last_probe: Option<Instant>,
     pub last_success: Option<Instant>,
+    /// The 95th percentile of `samples`' successful TTFTs, kept current by `record` so that
+    /// planning reads it without sorting.
+    ttft_p95: Option<f64>,
 }
 
 fn ewma(previous: Option<f64>, value: f64) -> f64 {
@@ -91,6 +94,7 @@ impl RowStats {
             self.samples.pop_front();
         }
         self.samples.push_back(sample);
+        self.ttft_p95 = self.compute_ttft_p95();
     }
 
     pub fn has_measurements(&self) -> bool {
@@ -99,6 +103,10 @@ impl RowStats {
 
     /// The 95th percentile of recent successful TTFTs.
     pub fn ttft_p95(&self) -> Option<f64> {
+        self.ttft_p95
+    }
+
+    fn compute_ttft_p95(&self) -> Option<f64> {
         let mut values: Vec<f64> = self
             .samples
             .iter()

@@ -193,6 +193,23 @@ impl ModelRow {
     pub fn row_id(&self) -> String {
         format!("{}/{}", self.provider.key, self.upstream_id)
     }
+
+    /// Whether `id` is this row's `provider/upstream-id` (no string built).
+    pub fn is_row_id(&self, id: &str) -> bool {
+        id.strip_prefix(self.provider.key.as_str())
+            .and_then(|rest| rest.strip_prefix('/'))
+            == Some(self.upstream_id.as_str())
+    }
+
+    /// `is_row_id` with ASCII case ignored.
+    pub fn is_row_id_ignoring_case(&self, id: &str) -> bool {
+        let key = &self.provider.key;
+        id.len() == key.len() + 1 + self.upstream_id.len()
+            && id.is_char_boundary(key.len())
+            && id[..key.len()].eq_ignore_ascii_case(key)
+            && id[key.len()..].starts_with('/')
+            && id[key.len() + 1..].eq_ignore_ascii_case(&self.upstream_id)
+    }
 }
 
 /// A short, key-free description of a transport error (reqwest's own text repeats the URL).

@@ -48,14 +48,15 @@ pub fn plan_request(
     now: Instant,
 ) -> Plan {
     let has_key = |provider: &Provider| state.credentials.has_key(settings, &provider.key);
-    let condition = |row: &ModelRow| state.health.condition(row, now);
+    let health = state.health.reader();
+    let condition = |row: &ModelRow| health.condition(row, now);
     let pinned = if selector.is_auto() {
         pinned_rows(settings, catalog)
     } else {
         Vec::new()
     };
     plan_candidates(
-        rows.to_vec(),
+        rows,
         &PlanInputs {
             settings,
             cli_bans: &state.cli_bans,

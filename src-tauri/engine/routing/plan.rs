@@ -105,7 +105,7 @@ pub fn is_banned(row: &ModelRow, bans: &[String]) -> bool {
         let ban = ban.trim();
         ban.eq_ignore_ascii_case(&row.group)
             || ban.eq_ignore_ascii_case(&row.upstream_id)
-            || ban.eq_ignore_ascii_case(&row.row_id())
+            || row.is_row_id_ignoring_case(ban)
     })
 }
 
@@ -160,14 +160,14 @@ fn skip_reason(
 
 /// Filters `rows`, then orders the rest: pinned rows first, then by provider priority, then
 /// by `inputs.order` (see `health::scoring` for the formula).
-pub fn plan_candidates(rows: Vec<Arc<ModelRow>>, inputs: &PlanInputs<'_>) -> Plan {
+pub fn plan_candidates(rows: &[Arc<ModelRow>], inputs: &PlanInputs<'_>) -> Plan {
     let mut plan = Plan::default();
     let mut pinned: Vec<Ranked<Candidate>> = Vec::new();
     let mut rest: Vec<Ranked<Candidate>> = Vec::new();
     for row in rows {
-        let condition = (inputs.condition)(&row);
-        if let Some(reason) = skip_reason(&row, &condition, inputs) {
-            plan.skipped.push((row, reason));
+        let condition = (inputs.condition)(row);
+        if let Some(reason) = skip_reason(row, &condition, inputs) {
+            plan.skipped.push((row.clone(), reason));
             continue;
         }
         let expected = expected_ms(&condition);
@@ -176,12 +176,12 @@ pub fn plan_candidates(rows: Vec<Arc<ModelRow>>, inputs: &PlanInputs<'_>) -> Pla
             score: row.score,
             expected_ms: expected,
             item: Candidate {
-                row,
+                row: row.clone(),
                 condition,
                 expected_ms: expected,
             },
         };
-        if inputs.pinned.contains(&ranked.item.row.row_id()) {
+        if inputs.pinned.iter().any(|id| ranked.item.row.is_row_id(id)) {
             pinned.push(ranked);
         } else {
             rest.push(ranked);
@@ -280,7 +280,7 @@ mod tests {
                 estimated_prompt_tokens: 10,
             };
             adjust(&mut inputs);
-            plan_candidates(rows, &inputs)
+            plan_candidates(&rows, &inputs)
         }
     }
 
