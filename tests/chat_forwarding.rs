@@ -266,6 +266,34 @@ async fn when_every_candidate_fails_the_error_names_each_one() {
 }
 
 #[tokio::test]
+async fn one_cause_met_by_several_rows_is_said_once_naming_each_row() {
+    let port = closed_port().await;
+    let mut providers = serde_json::Map::new();
+    for name in ["a", "b", "c"] {
+        providers.insert(
+            format!("openai-compatible:{name}"),
+            json!({"enabled": true, "name": name, "baseUrl": format!("http://127.0.0.1:{port}/v1"),
+                   "modelId": "same-model", "discoverModels": false}),
+        );
+    }
+    let router = start_router(json!({"providers": providers, "maxAttempts": 5})).await;
+    let response = router.chat(user_message("auto-fastest", false)).await;
+    assert_eq!(response.status(), 502);
+    let body: Value = response.json().await.unwrap();
+    let message = body["error"]["message"].as_str().unwrap();
+    for name in ["a", "b", "c"] {
+        let row = format!("`openai-compatible:{name}/same-model`");
+        assert_eq!(message.matches(&row).count(), 1, "{message}");
+    }
+    assert_eq!(
+        message.matches(';').count(),
+        0,
+        "one cause, one line: {message}"
+    );
+    assert!(message.starts_with("all 3 attempts failed: "), "{message}");
+}
+
+#[tokio::test]
 async fn when_every_candidate_is_rate_limited_the_answer_is_429_with_retry_after() {
     let fake = FakeUpstream::start().await;
     fake.on("a", Script::status(429, "rpm").header("retry-after", "12"));

@@ -57,6 +57,7 @@ impl<'a> Builder<'a> {
             score_source: spec.score_source.clone(),
             tags: spec.tags.clone(),
             limits: spec.limits(),
+            continuation: spec.continuation.unwrap_or(provider.continuation),
             ..ModelRow::new(provider.clone(), &spec.id, &group, RowOrigin::Builtin)
         }
     }

@@ -318,7 +318,7 @@ async fn send(
     let key = context
         .credentials
         .key_for(context.settings, &row.provider.key, Instant::now());
-    tracing::info!(target: "modelrelay::route", row = %row.row_id(), budget_ms = budget.min(left).as_millis() as u64, "forwarding");
+    tracing::debug!(target: "modelrelay::route", row = %row.row_id(), budget_ms = budget.min(left).as_millis() as u64, "forwarding");
     let reply = upstream::send(Call {
         http: context.http,
         row,
@@ -463,12 +463,7 @@ fn settle(
             body,
             rate,
         } => {
-            let tokens = serde_json::from_slice::<serde_json::Value>(&body)
-                .ok()
-                .and_then(|v| {
-                    v.pointer("/usage/completion_tokens")
-                        .and_then(|t| t.as_u64())
-                });
+            let tokens = completion_tokens(&body);
             context.health.record(
                 &row,
                 AttemptReport {
@@ -521,6 +516,22 @@ fn settle(
         attempts,
         answer,
     }
+}
+
+/// `usage.completion_tokens` of a whole answer, read without building the whole document.
+fn completion_tokens(body: &[u8]) -> Option<u64> {
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        usage: Option<Usage>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Usage {
+        completion_tokens: Option<u64>,
+    }
+    serde_json::from_slice::<Answer>(body)
+        .ok()?
+        .usage?
+        .completion_tokens
 }
 
 fn record_stream_end(

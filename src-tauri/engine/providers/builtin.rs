@@ -10,7 +10,7 @@ use crate::engine::config::{EnvOverrides, Settings};
 
 use super::kiro::TokenUrls;
 use super::url::{is_loopback_url, normalize_base_url};
-use super::{AuthMode, DiscoveryKind, Flavor, FreeTierLimits, Provider, QuotaCheck};
+use super::{AuthMode, ContinueMode, DiscoveryKind, Flavor, FreeTierLimits, Provider, QuotaCheck};
 
 const PROVIDERS_TOML: &str = include_str!("../../catalog/providers.toml");
 const MODELS_TOML: &str = include_str!("../../catalog/models.toml");
@@ -46,6 +46,10 @@ pub struct ProviderSpec {
     pub flavor: Flavor,
     /// The provider's endpoint to ask about its quota after a 429 (`openrouter-key`).
     pub quota_check: Option<QuotaCheck>,
+    /// How its rows finish a cut answer (`prefill`, `prefix-flag`, `vllm-continue`,
+    /// `restart`); `restart` unless the provider is documented to continue.
+    #[serde(default)]
+    pub continuation: ContinueMode,
     pub notes: Option<String>,
 }
 
@@ -66,6 +70,8 @@ pub struct ModelSpec {
     pub rpm: Option<u32>,
     pub rpd: Option<u32>,
     pub tpm: Option<u32>,
+    /// Overrides the provider's `continuation` for this model.
+    pub continuation: Option<ContinueMode>,
 }
 
 impl ModelSpec {
@@ -194,6 +200,8 @@ pub fn configured_provider(
         discovery_ttl_minutes: spec.discovery_ttl_minutes.unwrap_or(30),
         flavor: spec.flavor,
         quota_check: spec.quota_check,
+        continuation: spec.continuation,
+        parsed_chat_url: std::sync::OnceLock::new(),
         signup_url: spec.signup_url.clone(),
         api_key_env: spec.api_key_env.clone(),
         limits: FreeTierLimits {

@@ -66,6 +66,37 @@ pub enum QuotaCheck {
     OpenrouterKey,
 }
 
+/// How a row can finish an answer another row started (after a stream was cut).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ContinueMode {
+    /// The conversation plus the partial answer as a final `assistant` message.
+    Prefill,
+    /// Prefill with `"prefix": true` on that message (DeepSeek, Mistral); an echoed prefix is
+    /// stripped.
+    PrefixFlag,
+    /// Prefill with vLLM's `continue_final_message: true` and `add_generation_prompt: false`.
+    VllmContinue,
+    /// The original request again; only a reply that begins with the delivered text is used.
+    #[default]
+    Restart,
+}
+
+impl ContinueMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Prefill => "prefill",
+            Self::PrefixFlag => "prefix-flag",
+            Self::VllmContinue => "vllm-continue",
+            Self::Restart => "restart",
+        }
+    }
+
+    pub fn is_prefill(self) -> bool {
+        self != Self::Restart
+    }
+}
+
 /// Documented free-tier limits; `None` where unknown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
 pub struct FreeTierLimits {
@@ -101,6 +132,11 @@ pub struct Provider {
     pub token_urls: Option<kiro::TokenUrls>,
     /// Where to ask about the account's quota after a 429, when the provider has such an endpoint.
     pub quota_check: Option<QuotaCheck>,
+    /// How this provider's rows finish another row's cut answer, unless a row says otherwise.
+    pub continuation: ContinueMode,
+    /// `chat_url()` parsed once (URL parsing with IDNA showed in the flame graph), with the
+    /// base URL it was parsed from.
+    pub parsed_chat_url: std::sync::OnceLock<(String, reqwest::Url)>,
 }
 
 impl Provider {
@@ -122,6 +158,9 @@ impl Provider {
             shared_quota: false,
             token_urls: None,
             quota_check: None,
+            // An endpoint the user added: try a plain prefill and learn from its answers.
+            continuation: ContinueMode::Prefill,
+            parsed_chat_url: std::sync::OnceLock::new(),
         }
     }
 
@@ -130,6 +169,20 @@ impl Provider {
             Flavor::Kiro => self.base_url.clone(),
             _ => format!("{}/chat/completions", self.base_url),
         }
+    }
+
+    /// The chat endpoint as a parsed URL, parsed once per provider.
+    pub fn chat_target(&self) -> Result<reqwest::Url, ::url::ParseError> {
+        if let Some((base, url)) = self.parsed_chat_url.get() {
+            if *base == self.base_url {
+                return Ok(url.clone());
+            }
+        }
+        let url = reqwest::Url::parse(&self.chat_url())?;
+        let _ = self
+            .parsed_chat_url
+            .set((self.base_url.clone(), url.clone()));
+        Ok(url)
     }
 
     pub fn models_url(&self) -> String {
@@ -168,13 +221,15 @@ pub struct ModelRow {
     pub tags: Vec<String>,
     pub limits: FreeTierLimits,
     pub origin: RowOrigin,
+    /// How this row finishes another row's cut answer (the catalog's word; traffic may teach
+    /// the health book better).
+    pub continuation: ContinueMode,
 }
 
 impl ModelRow {
     /// A row with unknown capabilities, as discovery or configuration produce them.
     pub fn new(provider: Arc<Provider>, upstream_id: &str, group: &str, origin: RowOrigin) -> Self {
         Self {
-            provider,
             upstream_id: upstream_id.into(),
             group: group.into(),
             name: upstream_id.into(),
@@ -185,6 +240,8 @@ impl ModelRow {
             score_source: None,
             tags: Vec::new(),
             limits: FreeTierLimits::default(),
+            continuation: provider.continuation,
+            provider,
             origin,
         }
     }

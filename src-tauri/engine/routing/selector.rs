@@ -147,6 +147,7 @@ mod tests {
             limits: Default::default(),
             tags: vec!["coding".into()],
             origin: RowOrigin::Builtin,
+            continuation: Default::default(),
         })
     }
 

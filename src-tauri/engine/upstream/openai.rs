@@ -10,14 +10,23 @@ use tokio::time::Instant;
 use crate::engine::providers::headers::provider_headers;
 
 use super::transport::{content_type, first_chunk, rate_of, read_whole, send_until, sort_answer};
-use super::{Call, Failure, Reply};
+use super::{Call, Failure, FailureKind, Reply};
 
 pub async fn send(call: Call<'_>) -> Result<Reply, Failure> {
     let budget = call.first_byte_budget;
     let deadline = Instant::now() + budget;
+    let url = call.row.provider.chat_target().map_err(|error| {
+        Failure::new(
+            FailureKind::Connect,
+            format!(
+                "`{}` is not a valid URL: {error}",
+                call.row.provider.chat_url()
+            ),
+        )
+    })?;
     let mut builder = call
         .http
-        .post(call.row.provider.chat_url())
+        .post(url)
         .header(header::CONTENT_TYPE, "application/json")
         .body(call.body);
     if call.stream {
