@@ -998,10 +998,21 @@ impl<'w> Sim<'w> {
                     },
                 );
                 if plan.candidates.is_empty() {
-                    let reset = policy::reset_worth_waiting(plan.earliest_reset(), now);
-                    match reset {
-                        Some(reset) if first => {
-                            let at = self.now + reset.duration_since(now).as_micros() as u64;
+                    // `forward::route`: wait for a soon quota reset, else for the first circuit
+                    // trial within the deadline; plan once more.
+                    let arrived = self.world.at(self.world.requests[request].arrival);
+                    let request_deadline = arrived + self.world.settings.routing_deadline();
+                    let wait =
+                        policy::reset_worth_waiting(plan.earliest_reset(), now).or_else(|| {
+                            policy::trial_worth_waiting(
+                                plan.earliest_trial(),
+                                now,
+                                request_deadline,
+                            )
+                        });
+                    match wait {
+                        Some(until) if first => {
+                            let at = self.now + until.duration_since(now).as_micros() as u64;
                             self.schedule(at, Event::Replan(request));
                         }
                         _ => self.finish(request, Ending::NothingAvailable),
@@ -1124,7 +1135,14 @@ impl<'w> Sim<'w> {
         let left = flight.deadline - self.now;
         let cap = self.world.settings.timeouts.first_byte();
         let budget = match self.policy {
-            Policy::ModelRelay => ttft_budget(&flight.conditions[flight.next], cap),
+            Policy::ModelRelay => {
+                let condition = &flight.conditions[flight.next];
+                policy::first_token_budget(
+                    ttft_budget(condition, cap),
+                    condition.ttft_p95_ms.is_some(),
+                    flight.next + 1 == flight.order.len(),
+                )
+            }
             Policy::RoundRobin | Policy::Oracle => cap,
         };
         let budget = (budget.as_micros() as u64).min(left);
@@ -1208,14 +1226,18 @@ impl<'w> Sim<'w> {
                 },
                 retry_after: attempt.retry_after().map(Duration::from_micros),
             };
+            let priority = |index: usize| self.world.rows[index].provider.priority;
+            let rest = &flight.order[flight.next + 1..];
             let walk = Walk {
                 retried_same_row: flight.retried_same_row,
-                last_candidate: flight.next + 1 == flight.order.len(),
+                last_candidate: rest.is_empty(),
                 row_cooling: self
                     .book
                     .condition(&self.world.rows[row], now)
                     .cooling(now)
                     .is_some(),
+                only_row_of_better_tier: !rest.is_empty()
+                    && rest.iter().all(|&other| priority(other) > priority(row)),
             };
             policy::next_step(verdict, walk)
         } else {

@@ -19,6 +19,10 @@ pub struct AttemptLog {
     pub status: Option<u16>,
     pub ms: u64,
     pub error: Option<String>,
+    /// Set when the attempt continued a cut stream: how (`prefill`, `prefix-flag`,
+    /// `vllm-continue`, `restart`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub continuation: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

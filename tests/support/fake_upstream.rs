@@ -56,6 +56,8 @@ pub enum Script {
         events: Vec<Value>,
         chunk_gap: Duration,
     },
+    /// Like `Events`, but the stream closes after them without a finish or `[DONE]`.
+    EventsThenClose { events: Vec<Value> },
 }
 
 impl Script {
@@ -422,6 +424,18 @@ async fn chat(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes
                 drop(guard);
                 json_response(200, &completion(&model, &text).to_string())
             }
+        }
+        Script::EventsThenClose { events } => {
+            let chunks: Vec<std::io::Result<Bytes>> = events
+                .into_iter()
+                .map(|e| Ok(Bytes::from(format!("data: {e}\n\n"))))
+                .collect();
+            let body =
+                futures_util::stream::iter(chunks).chain(futures_util::stream::once(async move {
+                    drop(guard);
+                    Ok(Bytes::new())
+                }));
+            sse_response(Body::from_stream(body))
         }
         Script::Events { events, chunk_gap } => {
             let chunks = events

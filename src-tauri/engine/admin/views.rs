@@ -130,6 +130,7 @@ fn row_view(
         "expectedMs": condition.is_measured().then(|| (expected_ms(condition) * 10.0).round() / 10.0),
         "ttftMs": condition.ttft_ms.map(|v| v.round()),
         "ttftP95Ms": condition.ttft_p95_ms.map(|v| v.round()),
+        "continuation": state.health.continuation(row).name(),
         "tokensPerSecond": condition.tokens_per_second.map(|v| v.round()),
         "uptime": health.uptime,
         "errorRate": (condition.error_rate * 1000.0).round() / 1000.0,

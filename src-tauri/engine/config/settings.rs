@@ -39,6 +39,37 @@ pub struct Settings {
     pub router_api_key: Option<String>,
     pub auto_update: AutoUpdate,
     pub autostart: Autostart,
+    /// Finishing a stream that broke after bytes reached the client on another row.
+    pub continue_streams: ContinueStreams,
+}
+
+/// `continueStreams` in the config file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ContinueStreams {
+    pub enabled: bool,
+    /// Continuations one request may use.
+    pub max: u32,
+}
+
+impl Default for ContinueStreams {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max: 1,
+        }
+    }
+}
+
+impl ContinueStreams {
+    /// How many continuations a request may use (none when disabled; at most 3).
+    pub fn allowed(&self) -> u32 {
+        if self.enabled {
+            self.max.min(3)
+        } else {
+            0
+        }
+    }
 }
 
 /// `autoUpdate` in the config file; the desktop shell acts on it.
@@ -167,6 +198,9 @@ pub struct ProviderSettings {
     pub token_url: Option<String>,
     /// Kiro only: the AWS SSO OIDC base (`POST <oidcUrl>/token`).
     pub oidc_url: Option<String>,
+    /// How the provider's rows finish a cut answer (`prefill`, `prefix-flag`,
+    /// `vllm-continue`, `restart`), overriding the catalog's word.
+    pub continuation: Option<crate::engine::providers::ContinueMode>,
 }
 
 /// Per-upstream time limits, in milliseconds in the file.

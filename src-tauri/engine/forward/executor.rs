@@ -9,42 +9,36 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, StatusCode};
 use tokio::time::Instant;
-use tokio_util::task::TaskTracker;
 
 use crate::engine::config::Settings;
-use crate::engine::credentials::Credentials;
 use crate::engine::error::ApiError;
 use crate::engine::health::scoring::ttft_budget;
 use crate::engine::health::{
     AttemptReport, AttemptResult, HealthBook, RateLimitInfo, SampleSource,
 };
-use crate::engine::providers::headers::ClientIdentity;
-use crate::engine::providers::kiro::auth::KiroAuth;
 use crate::engine::providers::ModelRow;
 use crate::engine::requestlog::{AttemptLog, LogEntry, RequestLog};
 use crate::engine::routing::Candidate;
+use crate::engine::state::AppState;
 use crate::engine::upstream::failure::{is_context_overflow, FailedAttempts};
 use crate::engine::upstream::{self, Call, Failure, FailureKind, Reply};
 
 use super::policy::{self, Step, Verdict, Walk};
 use super::request::ChatRequest;
+use super::rescue::Rescue;
 use super::stream::{AnswerStream, StreamEnd, StreamOutcome};
 
 pub const PROVIDER_HEADER: &str = "x-modelrelay-provider";
 pub const MODEL_HEADER: &str = "x-modelrelay-model";
 pub const ATTEMPTS_HEADER: &str = "x-modelrelay-attempts";
 
-/// What forwarding needs from the engine, borrowed for one request.
-pub struct ForwardContext<'a> {
-    pub http: &'a reqwest::Client,
-    pub credentials: &'a Credentials,
-    pub settings: &'a Settings,
-    pub identity: &'a ClientIdentity,
-    pub kiro: &'a KiroAuth,
-    pub health: &'a Arc<HealthBook>,
-    pub log: &'a Arc<RequestLog>,
-    /// The engine's task owner, for follow-ups that outlive the request.
-    pub tasks: &'a TaskTracker,
+/// What forwarding needs from the engine for one request: its state and the settings the
+/// request started with. Owned (two `Arc`s), so a stream can still rescue itself after the
+/// handler returned.
+#[derive(Clone)]
+pub struct ForwardContext {
+    pub state: Arc<AppState>,
+    pub settings: Arc<Settings>,
 }
 
 /// What the request log will say about one request, filled in as it is forwarded.
@@ -125,7 +119,7 @@ pub enum Answer {
     Stream {
         status: StatusCode,
         content_type: Option<HeaderValue>,
-        stream: AnswerStream,
+        stream: Box<AnswerStream>,
     },
 }
 
@@ -151,15 +145,21 @@ impl Routed {
 /// Tries `candidates` in order until one answers; the answer's bookkeeping (health, request
 /// log) is arranged before it is returned.
 pub async fn forward_chat(
-    context: &ForwardContext<'_>,
-    request: &ChatRequest,
-    candidates: &[Candidate],
+    context: &ForwardContext,
+    request: Arc<ChatRequest>,
+    candidates: Vec<Candidate>,
     mut trace: Trace,
 ) -> Result<Routed, ApiError> {
-    match try_candidates(context, request, candidates, &mut trace).await {
-        Ok((row, reply, started)) => Ok(settle(context, row, reply, started, trace)),
+    let deadline = trace.started + context.settings.routing_deadline();
+    match try_candidates(context, &request, &candidates, deadline, &mut trace).await {
+        Ok((index, reply, started)) => {
+            let row = candidates[index].row.clone();
+            let rest = candidates.into_iter().skip(index + 1).collect();
+            let rescue = Rescue::new(context.clone(), request, rest, deadline);
+            Ok(settle(context, row, reply, started, trace, rescue))
+        }
         Err(error) => {
-            context.log.push(trace.finish(Ending {
+            context.state.log.push(trace.finish(Ending {
                 status: error.status_code().as_u16(),
                 row: None,
                 outcome: "failed",
@@ -172,7 +172,7 @@ pub async fn forward_chat(
     }
 }
 
-fn attempt_log(
+pub(super) fn attempt_log(
     row: &ModelRow,
     status: Option<u16>,
     started: Instant,
@@ -184,6 +184,7 @@ fn attempt_log(
         status,
         ms: started.elapsed().as_millis() as u64,
         error,
+        continuation: None,
     }
 }
 
@@ -195,36 +196,52 @@ fn reply_status(reply: &Reply) -> StatusCode {
     }
 }
 
-/// Walks the candidates as `policy` says; returns the row that answered, its reply and when
-/// its attempt began.
+/// Walks the candidates as `policy` says; returns the index of the candidate that answered,
+/// its reply and when its attempt began.
 async fn try_candidates(
-    context: &ForwardContext<'_>,
+    context: &ForwardContext,
     request: &ChatRequest,
     candidates: &[Candidate],
+    deadline: Instant,
     trace: &mut Trace,
-) -> Result<(Arc<ModelRow>, Reply, Instant), ApiError> {
-    let deadline = Instant::now() + context.settings.routing_deadline();
+) -> Result<(usize, Reply, Instant), ApiError> {
+    let health = &context.state.health;
     let max_attempts = context.settings.max_attempts();
     let mut failures = FailedAttempts::default();
     let mut attempts = 0;
-    // After a context-overflow answer, only rows with a larger window are worth trying.
-    let mut needs_context_above: Option<u32> = None;
+    // After a context overflow only another model with a larger window is worth trying; if
+    // none answers, the client gets the first overflow's 400 as the provider said it.
+    let mut overflows: Vec<policy::Overflow> = Vec::new();
+    let mut overflow_reply: Option<(usize, Reply, Instant)> = None;
+    let give_up = |failures, overflow_reply: Option<(usize, Reply, Instant)>| match overflow_reply {
+        Some(reply) => Ok(reply),
+        None => Err(all_failed(failures)),
+    };
     for (index, candidate) in candidates.iter().enumerate() {
         let row = &candidate.row;
-        if !policy::fits_larger_window(row.context, needs_context_above) {
+        if !policy::fits_after_overflow(&overflows, &row.group, row.context) {
             continue;
         }
-        if !context.health.admit(row, Instant::now()) {
+        if !health.admit(row, Instant::now()) {
             continue;
         }
+        if row.context.is_none() {
+            overflows.iter_mut().for_each(|o| o.tried_unknown = true);
+        }
+        let rest = &candidates[index + 1..];
+        let only_row_of_better_tier = !rest.is_empty()
+            && rest
+                .iter()
+                .all(|other| other.row.provider.priority > row.provider.priority);
         let mut retried_same_row = false;
         loop {
             if !policy::may_attempt(attempts, max_attempts, Instant::now(), deadline) {
-                return Err(all_failed(failures));
+                return give_up(failures, overflow_reply);
             }
             attempts += 1;
             let started = Instant::now();
-            let reply = send(context, request, candidate, deadline).await;
+            let last_candidate = index + 1 == candidates.len();
+            let reply = send(context, request, candidate, deadline, last_candidate).await;
             let verdict = match &reply {
                 Ok(Reply::Refused { body, .. }) if is_context_overflow(body) => {
                     Verdict::ContextOverflow
@@ -235,8 +252,9 @@ async fn try_candidates(
             let now = Instant::now();
             let walk = Walk {
                 retried_same_row,
-                last_candidate: index + 1 == candidates.len(),
-                row_cooling: context.health.condition(row, now).cooling(now).is_some(),
+                last_candidate,
+                row_cooling: health.condition(row, now).cooling(now).is_some(),
+                only_row_of_better_tier,
             };
             let step = policy::next_step(verdict, walk);
             match reply {
@@ -245,7 +263,7 @@ async fn try_candidates(
                     trace
                         .attempts
                         .push(attempt_log(row, Some(status), started, None));
-                    return Ok((row.clone(), reply, started));
+                    return Ok((index, reply, started));
                 }
                 Ok(reply) => {
                     let status = reply_status(&reply).as_u16();
@@ -265,6 +283,12 @@ async fn try_candidates(
                             ),
                         ),
                     );
+                    overflows.push(policy::Overflow {
+                        window: row.context,
+                        group: row.group.clone(),
+                        tried_unknown: false,
+                    });
+                    overflow_reply.get_or_insert((index, reply, started));
                 }
                 Err(failure) => {
                     trace.attempts.push(attempt_log(
@@ -284,47 +308,49 @@ async fn try_candidates(
                         tokio::time::sleep(wait).await;
                         // Other answers may have extended the cooldown meanwhile.
                         let now = Instant::now();
-                        if context.health.condition(row, now).cooling(now).is_some() {
+                        if health.condition(row, now).cooling(now).is_some() {
                             break;
                         }
                     }
                 }
-                Step::NextLargerWindow => {
-                    needs_context_above = Some(row.context.unwrap_or(0));
-                    break;
-                }
-                Step::NextRow | Step::Deliver => break,
+                Step::NextLargerWindow | Step::NextRow | Step::Deliver => break,
             }
         }
     }
-    Err(all_failed(failures))
+    give_up(failures, overflow_reply)
 }
 
 /// One attempt with this candidate's time budget, recorded in health when it failed.
 async fn send(
-    context: &ForwardContext<'_>,
+    context: &ForwardContext,
     request: &ChatRequest,
     candidate: &Candidate,
     deadline: Instant,
+    last_candidate: bool,
 ) -> Result<Reply, Failure> {
     let row = &candidate.row;
     let timeouts = context.settings.timeouts;
     let budget = if request.stream {
-        ttft_budget(&candidate.condition, timeouts.first_byte())
+        policy::first_token_budget(
+            ttft_budget(&candidate.condition, timeouts.first_byte()),
+            candidate.condition.ttft_p95_ms.is_some(),
+            last_candidate,
+        )
     } else {
         timeouts.response()
     };
     let left = deadline.saturating_duration_since(Instant::now());
-    let key = context
+    let state = &context.state;
+    let key = state
         .credentials
-        .key_for(context.settings, &row.provider.key, Instant::now());
+        .key_for(&context.settings, &row.provider.key, Instant::now());
     tracing::debug!(target: "modelrelay::route", row = %row.row_id(), budget_ms = budget.min(left).as_millis() as u64, "forwarding");
     let reply = upstream::send(Call {
-        http: context.http,
+        http: &state.http,
         row,
         key: key.as_ref().map(|choice| choice.key.clone()),
-        identity: context.identity,
-        kiro: context.kiro,
+        identity: &state.identity,
+        kiro: &state.kiro,
         body: request.body_for(&row.upstream_id),
         stream: request.stream,
         first_byte_budget: budget.min(left),
@@ -334,11 +360,9 @@ async fn send(
     if let Err(failure) = &reply {
         record_failure(context, row, failure);
         if let (true, Some(choice)) = (failure.is_rate_limit(), &key) {
-            context.credentials.report_rate_limited(
-                &row.provider.key,
-                choice.index,
-                Instant::now(),
-            );
+            state
+                .credentials
+                .report_rate_limited(&row.provider.key, choice.index, Instant::now());
             check_account_quota(context, row, choice.key.clone());
         }
     }
@@ -348,16 +372,13 @@ async fn send(
 /// After a 429, asks the provider's account endpoint (in the background, when it has one)
 /// whether the whole account's free quota is spent; if so every row of the account is
 /// skipped until the reset.
-fn check_account_quota(
-    context: &ForwardContext<'_>,
-    row: &Arc<ModelRow>,
-    key: secrecy::SecretString,
-) {
+fn check_account_quota(context: &ForwardContext, row: &Arc<ModelRow>, key: secrecy::SecretString) {
     if row.provider.quota_check.is_none() {
         return;
     }
-    let (http, health, row) = (context.http.clone(), context.health.clone(), row.clone());
-    context.tasks.spawn(async move {
+    let state = &context.state;
+    let (http, health, row) = (state.http.clone(), state.health.clone(), row.clone());
+    state.tasks.spawn(async move {
         let Some(rate) = upstream::account_quota(&http, &row.provider, &key).await else {
             return;
         };
@@ -377,7 +398,7 @@ fn check_account_quota(
     });
 }
 
-fn record_failure(context: &ForwardContext<'_>, row: &ModelRow, failure: &Failure) {
+pub(super) fn record_failure(context: &ForwardContext, row: &ModelRow, failure: &Failure) {
     let outcome = if failure.is_rate_limit() {
         AttemptResult::RateLimited {
             message: failure.message.clone(),
@@ -390,7 +411,7 @@ fn record_failure(context: &ForwardContext<'_>, row: &ModelRow, failure: &Failur
             hard: failure.is_hard(),
         }
     };
-    context.health.record(
+    context.state.health.record(
         row,
         AttemptReport {
             source: SampleSource::Traffic,
@@ -404,14 +425,16 @@ fn record_failure(context: &ForwardContext<'_>, row: &ModelRow, failure: &Failur
 /// Turns the winning reply into the routed answer and arranges for its outcome to be
 /// recorded (at once for whole answers, when the stream ends for streams).
 fn settle(
-    context: &ForwardContext<'_>,
+    context: &ForwardContext,
     row: Arc<ModelRow>,
     reply: Reply,
     started: Instant,
     trace: Trace,
+    rescue: Rescue,
 ) -> Routed {
     let ttft = started.elapsed();
     let attempts = trace.attempts.len();
+    let state = &context.state;
     let answer = match reply {
         Reply::Stream {
             status,
@@ -424,36 +447,30 @@ fn settle(
                 .as_ref()
                 .and_then(|v| v.to_str().ok())
                 .is_none_or(|v| v.starts_with("text/event-stream"));
-            let health = context.health.clone();
-            let log = context.log.clone();
-            let finished_row = row.clone();
+            let health = state.health.clone();
+            let log = state.log.clone();
+            let first_part = Part {
+                row: row.clone(),
+                started,
+                ttft,
+                rate,
+            };
             let on_end = Box::new(move |end: StreamEnd| {
-                let (outcome, error) = match &end.outcome {
-                    StreamOutcome::Completed => ("completed", None),
-                    StreamOutcome::ClientGone => {
-                        ("cancelled", Some("the client disconnected".to_string()))
-                    }
-                    other => ("cut", Some(format!("{other:?}"))),
-                };
-                log.push(trace.finish(Ending {
-                    status: status.as_u16(),
-                    row: Some(&finished_row),
-                    outcome,
-                    error,
-                    ttft: Some(ttft),
-                    tokens: Some(end.tokens),
-                }));
-                record_stream_end(&health, &finished_row, end, started, ttft, rate);
+                log_stream_end(&log, trace, status.as_u16(), &first_part, &end);
+                record_stream_parts(&health, first_part, end);
             });
             Answer::Stream {
                 status,
                 content_type,
-                stream: AnswerStream::new(
-                    first,
-                    rest,
-                    context.settings.timeouts.idle(),
-                    is_sse,
-                    on_end,
+                stream: Box::new(
+                    AnswerStream::new(
+                        first,
+                        rest,
+                        context.settings.timeouts.idle(),
+                        is_sse,
+                        on_end,
+                    )
+                    .with_rescue(rescue),
                 ),
             }
         }
@@ -464,7 +481,7 @@ fn settle(
             rate,
         } => {
             let tokens = completion_tokens(&body);
-            context.health.record(
+            state.health.record(
                 &row,
                 AttemptReport {
                     source: SampleSource::Traffic,
@@ -477,7 +494,7 @@ fn settle(
                 },
                 Instant::now(),
             );
-            context.log.push(trace.finish(Ending {
+            state.log.push(trace.finish(Ending {
                 status: status.as_u16(),
                 row: Some(&row),
                 outcome: "completed",
@@ -496,7 +513,7 @@ fn settle(
             content_type,
             body,
         } => {
-            context.log.push(trace.finish(Ending {
+            state.log.push(trace.finish(Ending {
                 status: status.as_u16(),
                 row: Some(&row),
                 outcome: "rejected",
@@ -515,6 +532,83 @@ fn settle(
         row,
         attempts,
         answer,
+    }
+}
+
+/// One row's part of a streamed answer: the winner's, or a continuation's.
+struct Part {
+    row: Arc<ModelRow>,
+    started: Instant,
+    ttft: Duration,
+    rate: RateLimitInfo,
+}
+
+/// The request's log entry: the row that ended the answer, every attempt (continuations
+/// marked with how they continued) and the true outcome.
+fn log_stream_end(log: &RequestLog, mut trace: Trace, status: u16, first: &Part, end: &StreamEnd) {
+    trace.attempts.extend(end.attempts.iter().cloned());
+    let last_row = end.continuations.last().map_or(&first.row, |c| &c.row);
+    let (outcome, error) = match &end.outcome {
+        StreamOutcome::Completed => ("completed", None),
+        StreamOutcome::ClientGone => ("cancelled", Some("the client disconnected".to_string())),
+        other => ("cut", Some(format!("{other:?}"))),
+    };
+    let continued = end
+        .continuations
+        .iter()
+        .map(|c| {
+            format!(
+                "cut ({:?}), continued on `{}` by {}",
+                c.cut,
+                c.row.row_id(),
+                c.mode.name()
+            )
+        })
+        .collect::<Vec<_>>();
+    let error = match (error, continued.is_empty()) {
+        (error, true) => error,
+        (None, false) => Some(continued.join("; ")),
+        (Some(error), false) => Some(format!("{}; then {error}", continued.join("; "))),
+    };
+    log.push(trace.finish(Ending {
+        status,
+        row: Some(last_row),
+        outcome,
+        error,
+        ttft: Some(first.ttft),
+        tokens: Some(end.tokens),
+    }));
+}
+
+/// Each part's row health: a part another row continued counts as the cut it was; the last
+/// part as the stream ended.
+fn record_stream_parts(health: &HealthBook, first: Part, end: StreamEnd) {
+    let mut parts = vec![first];
+    let mut cuts = Vec::new();
+    for continued in end.continuations {
+        cuts.push(continued.cut);
+        parts.push(Part {
+            row: continued.row,
+            started: continued.started,
+            ttft: continued.ttft,
+            rate: continued.rate,
+        });
+    }
+    cuts.push(end.outcome);
+    for (part, outcome) in parts.into_iter().zip(cuts) {
+        record_stream_end(
+            health,
+            &part.row,
+            StreamEnd {
+                outcome,
+                tokens: end.tokens,
+                continuations: Vec::new(),
+                attempts: Vec::new(),
+            },
+            part.started,
+            part.ttft,
+            part.rate,
+        );
     }
 }
 

@@ -7,7 +7,9 @@ mod executor;
 pub mod policy;
 pub mod progress;
 pub mod request;
+mod rescue;
 mod route;
+pub mod splice;
 pub mod stream;
 
 pub use executor::{

@@ -16,6 +16,15 @@ pub const SHORT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(5);
 /// request waits for it instead of failing at once.
 pub const WAIT_FOR_RESET: Duration = Duration::from_secs(5);
 
+/// A 429 this short on the only row of a better priority tier is waited out on that row
+/// rather than falling to a worse tier.
+pub const SHORT_WAIT_ON_BETTER_TIER: Duration = Duration::from_secs(3);
+
+/// The longest wait for the first token of a row with no history while another candidate
+/// remains: slow rows are learned (their budget follows their p95), unknown ones are not
+/// waited for as long as the whole first-byte timeout.
+pub const UNKNOWN_ROW_FIRST_TOKEN: Duration = Duration::from_secs(12);
+
 /// What one attempt came to, as far as the policy cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -52,6 +61,9 @@ pub struct Walk {
     pub last_candidate: bool,
     /// The row is cooling down now (its quota was said to be spent).
     pub row_cooling: bool,
+    /// No other candidate shares this row's priority and a worse tier follows: failing over
+    /// means settling for a row the user ranked lower.
+    pub only_row_of_better_tier: bool,
 }
 
 /// The next step after an attempt.
@@ -68,8 +80,8 @@ pub enum Step {
 }
 
 /// A single 500 is retried once on the same row (unless the answer said its quota is spent);
-/// a short 429 is waited out on the same row when nothing else is left; a context overflow
-/// looks for a larger window; everything else moves on.
+/// a short 429 is waited out on the same row when nothing else is left, or when only worse
+/// tiers are; a context overflow looks for a larger window; everything else moves on.
 pub fn next_step(verdict: Verdict, walk: Walk) -> Step {
     match verdict {
         Verdict::Answered => Step::Deliver,
@@ -83,7 +95,11 @@ pub fn next_step(verdict: Verdict, walk: Walk) -> Step {
         Verdict::Failed {
             status: Some(429),
             retry_after: Some(wait),
-        } if walk.last_candidate && wait <= SHORT_RATE_LIMIT_WAIT => Step::RetrySameRow { wait },
+        } if (walk.last_candidate && wait <= SHORT_RATE_LIMIT_WAIT)
+            || (walk.only_row_of_better_tier && wait <= SHORT_WAIT_ON_BETTER_TIER) =>
+        {
+            Step::RetrySameRow { wait }
+        }
         Verdict::Failed { .. } => Step::NextRow,
     }
 }
@@ -93,13 +109,50 @@ pub fn may_attempt(attempts: usize, max_attempts: usize, now: Instant, deadline:
     attempts < max_attempts && now < deadline
 }
 
-/// After a failure that asked for a larger window, whether a row with `context` is worth
-/// trying (`min`: the failing row's window; unknown windows are never larger).
-pub fn fits_larger_window(context: Option<u32>, min: Option<u32>) -> bool {
-    match min {
-        None => true,
-        Some(min) => context.is_some_and(|c| c > min),
+/// What a context overflow asks of the candidates after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Overflow {
+    /// The failing row's window (`None`: unknown).
+    pub window: Option<u32>,
+    /// Its model (group): the same model overflows again.
+    pub group: String,
+    /// A row of unknown window was tried already (one such try is allowed).
+    pub tried_unknown: bool,
+}
+
+/// After context overflows, whether a row is worth trying: one whose window is known to be
+/// larger than every failing row's, or else a different model whose window is unknown (at
+/// most one unknown try). The same model with no larger window would overflow again.
+pub fn fits_after_overflow(overflows: &[Overflow], group: &str, context: Option<u32>) -> bool {
+    overflows
+        .iter()
+        .all(|overflow| match (context, overflow.window) {
+            (Some(context), Some(window)) => context > window,
+            (Some(_), None) => overflow.group != group,
+            (None, _) => overflow.group != group && !overflow.tried_unknown,
+        })
+}
+
+/// How long to wait for a candidate's first token: its learned budget, but no longer than
+/// `UNKNOWN_ROW_FIRST_TOKEN` for a row with no history while another candidate remains.
+pub fn first_token_budget(learned: Duration, has_history: bool, last_candidate: bool) -> Duration {
+    if has_history || last_candidate {
+        learned
+    } else {
+        learned.min(UNKNOWN_ROW_FIRST_TOKEN)
     }
+}
+
+/// When every usable row's circuit is open: the first trial worth waiting for, within the
+/// deadline.
+pub fn trial_worth_waiting(
+    earliest_trial: Option<Instant>,
+    now: Instant,
+    deadline: Instant,
+) -> Option<Instant> {
+    earliest_trial
+        .filter(|trial| *trial < deadline)
+        .map(|trial| trial.max(now))
 }
 
 /// When every candidate is cooling down: the moment worth waiting for, if it comes soon.
@@ -115,6 +168,7 @@ mod tests {
         retried_same_row: false,
         last_candidate: false,
         row_cooling: false,
+        only_row_of_better_tier: false,
     };
 
     fn failed(status: Option<u16>, retry_after: Option<u64>) -> Verdict {
@@ -141,7 +195,11 @@ mod tests {
         let same_now = Step::RetrySameRow {
             wait: Duration::ZERO,
         };
-        let table: [(Verdict, Walk, Step); 14] = [
+        let better_tier = Walk {
+            only_row_of_better_tier: true,
+            ..CALM
+        };
+        let table: [(Verdict, Walk, Step); 17] = [
             (Verdict::Answered, CALM, Step::Deliver),
             (Verdict::Answered, retried, Step::Deliver),
             (Verdict::ContextOverflow, CALM, Step::NextLargerWindow),
@@ -162,6 +220,15 @@ mod tests {
             ),
             (failed(Some(429), Some(30)), last, Step::NextRow),
             (failed(Some(429), Some(3)), retried, Step::NextRow),
+            (
+                failed(Some(429), Some(2)),
+                better_tier,
+                Step::RetrySameRow {
+                    wait: Duration::from_secs(2),
+                },
+            ),
+            (failed(Some(429), Some(4)), better_tier, Step::NextRow),
+            (failed(Some(429), None), better_tier, Step::NextRow),
         ];
         for (verdict, walk, step) in table {
             assert_eq!(next_step(verdict, walk), step, "{verdict:?} {walk:?}");
@@ -178,12 +245,55 @@ mod tests {
     }
 
     #[test]
-    fn a_larger_window_must_be_known_to_be_larger() {
-        assert!(fits_larger_window(None, None));
-        assert!(fits_larger_window(Some(8), None));
-        assert!(fits_larger_window(Some(16), Some(8)));
-        assert!(!fits_larger_window(Some(8), Some(8)));
-        assert!(!fits_larger_window(None, Some(8)));
+    fn after_an_overflow_only_a_larger_window_or_another_model_of_unknown_window_is_tried() {
+        let overflow = |window, tried_unknown| Overflow {
+            window,
+            group: "small-model".into(),
+            tried_unknown,
+        };
+        assert!(fits_after_overflow(&[], "small-model", Some(8)));
+        let failed = [overflow(Some(8_000), false)];
+        assert!(fits_after_overflow(&failed, "big-model", Some(128_000)));
+        assert!(!fits_after_overflow(&failed, "big-model", Some(8_000)));
+        assert!(fits_after_overflow(&failed, "small-model", Some(128_000)));
+        assert!(!fits_after_overflow(&failed, "small-model", None));
+        assert!(fits_after_overflow(&failed, "other-model", None));
+        assert!(!fits_after_overflow(
+            &[overflow(Some(8_000), true)],
+            "other-model",
+            None
+        ));
+        assert!(fits_after_overflow(
+            &[overflow(None, false)],
+            "big-model",
+            Some(4_000)
+        ));
+    }
+
+    #[test]
+    fn rows_without_history_get_a_shorter_first_token_budget_unless_last() {
+        let long = Duration::from_secs(45);
+        assert_eq!(
+            first_token_budget(long, false, false),
+            UNKNOWN_ROW_FIRST_TOKEN
+        );
+        assert_eq!(first_token_budget(long, false, true), long);
+        assert_eq!(first_token_budget(long, true, false), long);
+        let short = Duration::from_secs(3);
+        assert_eq!(first_token_budget(short, false, false), short);
+    }
+
+    #[test]
+    fn a_trial_is_waited_for_only_within_the_deadline() {
+        let now = Instant::now();
+        let deadline = now + Duration::from_secs(10);
+        assert_eq!(trial_worth_waiting(None, now, deadline), None);
+        let soon = now + Duration::from_secs(3);
+        assert_eq!(trial_worth_waiting(Some(soon), now, deadline), Some(soon));
+        assert_eq!(
+            trial_worth_waiting(Some(now + Duration::from_secs(11)), now, deadline),
+            None
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@ use indexmap::IndexMap;
 use serde_json::value::RawValue;
 
 use crate::engine::error::ApiError;
+use crate::engine::providers::ContinueMode;
 use crate::engine::routing::Needs;
 
 pub struct ChatRequest {
@@ -16,6 +17,9 @@ pub struct ChatRequest {
     pub has_images: bool,
     /// A rough prompt size (4 bytes a token), for skipping rows whose window is too small.
     pub estimated_prompt_tokens: u32,
+    /// Structured output (`response_format`) or more than one choice (`n`): an answer that
+    /// cannot be finished by another row if it is cut.
+    pub continuable: bool,
 }
 
 fn invalid(message: impl Into<String>, param: &'static str) -> ApiError {
@@ -89,6 +93,12 @@ impl ChatRequest {
         let has_images =
             messages_text.contains("\"image_url\"") || messages_text.contains("\"input_image\"");
         let tools_len = fields.get("tools").map_or(0, |t| t.get().len());
+        let structured = fields
+            .get("response_format")
+            .is_some_and(|f| !matches!(f.get().trim(), "null" | "{\"type\":\"text\"}"));
+        let single_choice = fields
+            .get("n")
+            .is_none_or(|n| matches!(n.get().trim(), "null" | "1"));
         let estimated = (messages_text.len() + tools_len) / 4;
         Ok(Self {
             model,
@@ -96,45 +106,93 @@ impl ChatRequest {
             wants_tools,
             has_images,
             estimated_prompt_tokens: u32::try_from(estimated).unwrap_or(u32::MAX),
+            continuable: !structured && single_choice,
             fields,
         })
     }
 
-    /// The body to send upstream: every field as the client sent it, `model` replaced.
-    pub fn body_for(&self, upstream_model: &str) -> Bytes {
-        let mut out = Vec::with_capacity(
-            self.fields
-                .values()
-                .map(|v| v.get().len() + 16)
-                .sum::<usize>()
-                + 64,
-        );
-        out.push(b'{');
-        let mut wrote_model = false;
-        for (index, (key, value)) in self.fields.iter().enumerate() {
-            if index > 0 {
-                out.push(b',');
-            }
-            write_json_string(&mut out, key);
-            out.push(b':');
-            if key == "model" {
-                write_json_string(&mut out, upstream_model);
-                wrote_model = true;
-            } else {
-                out.extend_from_slice(value.get().as_bytes());
+    /// The body that asks `upstream_model` to finish `partial`, the answer text the client
+    /// already has, shaped as `mode` says (the original request again for a restart).
+    pub fn continuation_body(
+        &self,
+        upstream_model: &str,
+        partial: &str,
+        mode: ContinueMode,
+    ) -> Bytes {
+        let Some(prefill) = (mode.is_prefill() && !partial.is_empty())
+            .then(|| {
+                self.messages_with_prefill(partial.trim_end(), mode == ContinueMode::PrefixFlag)
+            })
+            .flatten()
+        else {
+            return self.body_for(upstream_model);
+        };
+        let mut fields = self.fields.clone();
+        fields.insert("messages".into(), prefill);
+        if mode == ContinueMode::VllmContinue {
+            for (name, value) in [
+                ("continue_final_message", "true"),
+                ("add_generation_prompt", "false"),
+            ] {
+                if let Ok(raw) = RawValue::from_string(value.to_string()) {
+                    fields.insert(name.into(), raw);
+                }
             }
         }
-        if !wrote_model {
-            if !self.fields.is_empty() {
-                out.push(b',');
-            }
-            out.extend_from_slice(b"\"model\":");
-            write_json_string(&mut out, upstream_model);
-        }
-        out.push(b'}');
-        Bytes::from(out)
+        write_body(&fields, upstream_model)
     }
 
+    /// The messages with the partial answer appended as the last, `assistant` message.
+    fn messages_with_prefill(&self, partial: &str, prefix_flag: bool) -> Option<Box<RawValue>> {
+        let messages: Vec<&RawValue> =
+            serde_json::from_str(self.fields.get("messages")?.get()).ok()?;
+        let mut prefill = serde_json::json!({"role": "assistant", "content": partial});
+        if prefix_flag {
+            prefill["prefix"] = serde_json::Value::Bool(true);
+        }
+        let prefill = serde_json::value::to_raw_value(&prefill).ok()?;
+        let mut list: Vec<&RawValue> = messages;
+        list.push(&prefill);
+        serde_json::value::to_raw_value(&list).ok()
+    }
+
+    /// The body to send upstream: every field as the client sent it, `model` replaced.
+    pub fn body_for(&self, upstream_model: &str) -> Bytes {
+        write_body(&self.fields, upstream_model)
+    }
+}
+
+/// `fields` as a JSON object, with `model` set to `upstream_model` (added when absent).
+fn write_body(fields: &IndexMap<String, Box<RawValue>>, upstream_model: &str) -> Bytes {
+    let mut out =
+        Vec::with_capacity(fields.values().map(|v| v.get().len() + 16).sum::<usize>() + 64);
+    out.push(b'{');
+    let mut wrote_model = false;
+    for (index, (key, value)) in fields.iter().enumerate() {
+        if index > 0 {
+            out.push(b',');
+        }
+        write_json_string(&mut out, key);
+        out.push(b':');
+        if key == "model" {
+            write_json_string(&mut out, upstream_model);
+            wrote_model = true;
+        } else {
+            out.extend_from_slice(value.get().as_bytes());
+        }
+    }
+    if !wrote_model {
+        if !fields.is_empty() {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"\"model\":");
+        write_json_string(&mut out, upstream_model);
+    }
+    out.push(b'}');
+    Bytes::from(out)
+}
+
+impl ChatRequest {
     /// What this request needs from a row.
     pub fn needs(&self) -> Needs {
         Needs {
@@ -184,6 +242,51 @@ mod tests {
         assert_eq!(
             std::str::from_utf8(&forwarded).unwrap(),
             r#"{"model":"org/real-model","messages":[{"role":"user","content":"hi"}],"temperature":0.70,"n":12345678901234567890123,"x-vendor":{"a":[1,2]}}"#
+        );
+    }
+
+    #[test]
+    fn continuation_bodies_are_shaped_per_mode() {
+        let request = ChatRequest::parse(
+            br#"{"model":"x","stream":true,"messages":[{"role":"user","content":"hi"}]}"#,
+        )
+        .unwrap();
+        assert!(request.continuable);
+        let body = |mode| -> serde_json::Value {
+            serde_json::from_slice(&request.continuation_body("m", "Hello wor ", mode)).unwrap()
+        };
+        let plain = body(ContinueMode::Prefill);
+        assert_eq!(plain["model"], "m");
+        assert_eq!(
+            plain["messages"][1],
+            serde_json::json!({"role": "assistant", "content": "Hello wor"})
+        );
+        assert!(plain.get("continue_final_message").is_none());
+        let flagged = body(ContinueMode::PrefixFlag);
+        assert_eq!(flagged["messages"][1]["prefix"], true);
+        let vllm = body(ContinueMode::VllmContinue);
+        assert_eq!(vllm["continue_final_message"], true);
+        assert_eq!(vllm["add_generation_prompt"], false);
+        assert!(vllm["messages"][1].get("prefix").is_none());
+        let restart = body(ContinueMode::Restart);
+        assert_eq!(restart["messages"].as_array().unwrap().len(), 1);
+        assert_eq!(restart["stream"], true);
+    }
+
+    #[test]
+    fn structured_output_and_several_choices_are_not_continuable() {
+        for body in [
+            &br#"{"messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_object"}}"#[..],
+            br#"{"messages":[{"role":"user","content":"x"}],"n":2}"#,
+        ] {
+            assert!(!ChatRequest::parse(body).unwrap().continuable);
+        }
+        assert!(
+            ChatRequest::parse(
+                br#"{"messages":[{"role":"user","content":"x"}],"n":1,"response_format":null}"#
+            )
+            .unwrap()
+            .continuable
         );
     }
 

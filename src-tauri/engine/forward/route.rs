@@ -2,6 +2,7 @@
 //! names → the plan → the failover loop → a typed [`Routed`] answer. Edges only parse their
 //! dialect in and serialise the answer out.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -19,8 +20,8 @@ use super::request::ChatRequest;
 
 /// Plans and forwards a parsed chat request.
 pub async fn route(
-    state: &AppState,
-    settings: &Settings,
+    state: &Arc<AppState>,
+    settings: &Arc<Settings>,
     request: ChatRequest,
 ) -> Result<Routed, ApiError> {
     let catalog = state.catalog.current();
@@ -48,6 +49,18 @@ pub async fn route(
         }
     }
     if plan.candidates.is_empty() {
+        // Every usable row is failing: wait for the first circuit trial and send this request
+        // as that trial, rather than answering 503 at once.
+        let deadline = trace.started + settings.routing_deadline();
+        if let Some(trial) =
+            policy::trial_worth_waiting(plan.earliest_trial(), Instant::now(), deadline)
+        {
+            tracing::info!(target: "modelrelay::route", wait_ms = trial.saturating_duration_since(Instant::now()).as_millis() as u64, "every row is failing; waiting for the next circuit trial");
+            tokio::time::sleep_until(trial).await;
+            plan = plan_now(Instant::now());
+        }
+    }
+    if plan.candidates.is_empty() {
         let error = nothing_available(state, &catalog, &requested, &plan);
         return Err(log_refusal(state, trace, error));
     }
@@ -61,16 +74,10 @@ pub async fn route(
         );
     }
     let context = ForwardContext {
-        http: &state.http,
-        credentials: &state.credentials,
-        settings,
-        identity: &state.identity,
-        kiro: &state.kiro,
-        health: &state.health,
-        log: &state.log,
-        tasks: &state.tasks,
+        state: state.clone(),
+        settings: settings.clone(),
     };
-    forward_chat(&context, &request, &plan.candidates, trace).await
+    forward_chat(&context, Arc::new(request), plan.candidates, trace).await
 }
 
 /// True when `model` names something this router serves (an `auto-*` selector, a group or a

@@ -99,6 +99,9 @@ impl Splicer {
     fn try_decide(&mut self, ended: bool) -> Result<Vec<Value>, SpliceError> {
         let delivered = self.delivered.text.as_str();
         let held = self.held_text.as_str();
+        if held.is_empty() && !ended {
+            return Ok(Vec::new());
+        }
         let new_text = if let Some(rest) = held.strip_prefix(delivered) {
             // An echo of the prefill or a silent restart: drop what the client already has.
             if rest.is_empty() && !ended {
@@ -280,7 +283,11 @@ mod tests {
     }
 
     /// Feeds `parts` (then a finish chunk) and returns the text the client gets, or the error.
-    fn splice(delivered_text: &str, mode: ContinueMode, parts: &[&str]) -> Result<String, SpliceError> {
+    fn splice(
+        delivered_text: &str,
+        mode: ContinueMode,
+        parts: &[&str],
+    ) -> Result<String, SpliceError> {
         let mut splicer = Splicer::new(delivered(delivered_text), mode);
         let mut out = Vec::new();
         let role = json!({"id": "x", "model": "m", "created": 1,
@@ -295,7 +302,10 @@ mod tests {
             assert_eq!(c["id"], "chatcmpl-first");
             assert_eq!(c["model"], "first-model");
             assert_eq!(c["created"], 7);
-            assert!(c.pointer("/choices/0/delta/role").is_none(), "no second role: {c}");
+            assert!(
+                c.pointer("/choices/0/delta/role").is_none(),
+                "no second role: {c}"
+            );
         }
         assert_eq!(
             out.iter().filter(|c| has_finish_reason(c)).count(),
@@ -304,14 +314,22 @@ mod tests {
         );
         Ok(out
             .iter()
-            .filter_map(|c| c.pointer("/choices/0/delta/content").and_then(Value::as_str))
+            .filter_map(|c| {
+                c.pointer("/choices/0/delta/content")
+                    .and_then(Value::as_str)
+            })
             .collect())
     }
 
     #[test]
     fn a_true_continuation_is_passed_on() {
         assert_eq!(
-            splice("Hello wor", ContinueMode::Prefill, &["ld, and", " goodbye."]).unwrap(),
+            splice(
+                "Hello wor",
+                ContinueMode::Prefill,
+                &["ld, and", " goodbye."]
+            )
+            .unwrap(),
             "ld, and goodbye."
         );
     }
@@ -319,14 +337,24 @@ mod tests {
     #[test]
     fn an_echoed_prefix_is_stripped() {
         assert_eq!(
-            splice("Hello wor", ContinueMode::PrefixFlag, &["Hello", " world", "!"]).unwrap(),
+            splice(
+                "Hello wor",
+                ContinueMode::PrefixFlag,
+                &["Hello", " world", "!"]
+            )
+            .unwrap(),
             "ld!"
         );
     }
 
     #[test]
     fn a_silent_restart_in_prefill_mode_is_detected_and_not_repeated() {
-        let out = splice("The answer is", ContinueMode::Prefill, &["The ans", "wer is", " 42."]).unwrap();
+        let out = splice(
+            "The answer is",
+            ContinueMode::Prefill,
+            &["The ans", "wer is", " 42."],
+        )
+        .unwrap();
         assert_eq!(out, " 42.");
     }
 
@@ -382,7 +410,9 @@ mod tests {
     #[test]
     fn usage_counts_both_attempts() {
         let mut splicer = Splicer::new(delivered("abc"), ContinueMode::Prefill);
-        splicer.feed(chunk(Some("defghijkl"), Some("stop"))).unwrap();
+        splicer
+            .feed(chunk(Some("defghijkl"), Some("stop")))
+            .unwrap();
         let mut last = json!({"id": "x", "model": "m", "created": 1, "choices": [],
                               "usage": {"prompt_tokens": 10, "completion_tokens": 4, "total_tokens": 14}});
         let out = splicer.feed(last.take()).unwrap();

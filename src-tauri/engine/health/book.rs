@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::engine::providers::ModelRow;
+use crate::engine::providers::{ContinueMode, ModelRow};
 
 use super::breaker::{Admission, Breaker, BreakerState};
 use super::ratelimit::{RateLimitInfo, Window};
@@ -51,6 +51,9 @@ struct RowHealth {
     /// When `last_rate` was read: its headroom means nothing after its reset.
     last_rate_at: Option<Instant>,
     last_error: Option<(Instant, String)>,
+    /// How this row turned out to continue a cut answer, when traffic taught better than the
+    /// catalog.
+    learned_continuation: Option<ContinueMode>,
 }
 
 /// How long quota headroom is trusted when the provider gave no reset time.
@@ -135,6 +138,7 @@ fn condition_of(
         headroom: health.headroom(now),
         admission: health.breaker.peek(now),
         cooling_until,
+        trial_at: health.breaker.trial_at(),
     }
 }
 
@@ -193,6 +197,21 @@ impl HealthBook {
         }
         let mut rows = self.lock_rows();
         row_health_mut(&mut rows, row).breaker.admit(now) != Admission::No
+    }
+
+    /// How `row` continues a cut answer: what traffic taught, else the catalog's word.
+    pub fn continuation(&self, row: &ModelRow) -> ContinueMode {
+        row_health(&self.lock_rows(), row)
+            .and_then(|health| health.learned_continuation)
+            .unwrap_or(row.continuation)
+    }
+
+    /// Remembers that `row` continues as `mode` (a prefill it refused or restarted).
+    pub fn learn_continuation(&self, row: &ModelRow, mode: ContinueMode) {
+        let mut rows = self.lock_rows();
+        row_health_mut(&mut rows, row).learned_continuation = Some(mode);
+        drop(rows);
+        self.changes.send_modify(|version| *version += 1);
     }
 
     /// Changes whenever an attempt is recorded.
@@ -320,6 +339,54 @@ mod tests {
             ..Provider::new(provider, provider, "http://x/v1")
         };
         ModelRow::new(Arc::new(provider), "m", "m", RowOrigin::Builtin)
+    }
+
+    /// The preferred row answers 503 for 60 s, then is healthy; a request comes every 4 s and
+    /// tries the preferred row whenever its breaker admits it (as the executor does, the row
+    /// ranking first by priority). Traffic must be back on it within 15 s of its recovery.
+    #[test]
+    fn a_recovered_preferred_row_gets_traffic_back_within_fifteen_seconds() {
+        let book = HealthBook::default();
+        let preferred = row("preferred", false);
+        let start = Instant::now();
+        let recovered_at = start + Duration::from_secs(60);
+        let mut tried_while_down = 0;
+        let mut back = None;
+        for step in 0..30u64 {
+            let now = start + Duration::from_secs(4 * step);
+            if !book.admit(&preferred, now) {
+                continue;
+            }
+            let outcome = if now < recovered_at {
+                tried_while_down += 1;
+                AttemptResult::Failure {
+                    status: Some(503),
+                    message: "down".into(),
+                    timeout: false,
+                    hard: false,
+                }
+            } else {
+                back.get_or_insert(now);
+                AttemptResult::Success {
+                    ttft: Duration::from_millis(200),
+                    total: Duration::from_millis(400),
+                    tokens: Some(20),
+                }
+            };
+            let report = AttemptReport {
+                source: SampleSource::Traffic,
+                outcome,
+                rate: None,
+            };
+            book.record(&preferred, report, now);
+        }
+        let back = back.expect("traffic came back");
+        assert!(
+            back.duration_since(recovered_at) <= Duration::from_secs(15),
+            "back {:?} after recovery",
+            back.duration_since(recovered_at)
+        );
+        assert!(tried_while_down <= 8, "{tried_while_down} tries while down");
     }
 
     fn limited(wait: u64, window: Window, shared_pool: bool) -> AttemptReport {

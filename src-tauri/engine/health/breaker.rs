@@ -1,6 +1,7 @@
 //! A circuit breaker per row: closed → open after consecutive failures → half-open single
-//! trial → closed. Open periods grow with repeated trips but stay short (≤ 30 s), so a
-//! recovered row is back within about half a minute. Pure: `now` is always passed in.
+//! trial → closed. Open periods grow with repeated trips but stay short (≤ 8 s), so traffic
+//! returns to a recovered row within a few seconds of its next request. Pure: `now` is always
+//! passed in.
 
 use std::time::Duration;
 
@@ -9,7 +10,9 @@ use tokio::time::Instant;
 /// Consecutive failures that open the circuit (a refused connection opens it at once).
 pub const FAILURES_TO_OPEN: u32 = 2;
 const FIRST_OPEN: Duration = Duration::from_secs(5);
-const LONGEST_OPEN: Duration = Duration::from_secs(30);
+/// A row that recovered gets its trial at most this long after its last failed one: traffic
+/// must return to it within 15 s (requests arriving every few seconds find it trialled).
+pub const LONGEST_OPEN: Duration = Duration::from_secs(8);
 /// A trial that has not reported back after this long is presumed lost.
 const TRIAL_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -95,6 +98,14 @@ impl Breaker {
         }
     }
 
+    /// When the open circuit lets its next trial through (`None` unless open).
+    pub fn trial_at(&self) -> Option<Instant> {
+        match self.state {
+            BreakerState::Open { until } => Some(until),
+            _ => None,
+        }
+    }
+
     pub fn is_open(&self, now: Instant) -> bool {
         self.peek(now) == Admission::No
     }
@@ -132,7 +143,7 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_trial_reopens_for_longer_but_never_past_half_a_minute() {
+    fn a_failed_trial_reopens_for_longer_but_never_past_the_longest_open_period() {
         let mut now = Instant::now();
         let mut breaker = Breaker::default();
         breaker.record_failure(now, true);

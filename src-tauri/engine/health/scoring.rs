@@ -50,6 +50,8 @@ pub struct RowCondition {
     pub admission: Admission,
     /// Skipped until then because its quota (or its account's shared pool) is spent.
     pub cooling_until: Option<(Instant, Window)>,
+    /// When an open circuit lets its next trial through.
+    pub trial_at: Option<Instant>,
 }
 
 impl Default for RowCondition {
@@ -62,6 +64,7 @@ impl Default for RowCondition {
             headroom: None,
             admission: Admission::Yes,
             cooling_until: None,
+            trial_at: None,
         }
     }
 }

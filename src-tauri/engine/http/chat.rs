@@ -80,7 +80,9 @@ fn openai_response(routed: Routed) -> Response {
 
 /// The stream's chunks, byte for byte; a failure after the first chunk becomes one in-band
 /// OpenAI error event (or, for a body that is not SSE, an aborted body).
-fn relay(stream: AnswerStream) -> impl futures_util::Stream<Item = std::io::Result<Bytes>> + Send {
+fn relay(
+    stream: Box<AnswerStream>,
+) -> impl futures_util::Stream<Item = std::io::Result<Bytes>> + Send {
     futures_util::stream::unfold(stream, |mut stream| async move {
         let item = match stream.next().await? {
             StreamItem::Chunk(chunk) => Ok(chunk.raw),

@@ -108,7 +108,7 @@ async fn read_all(stream: &mut AnswerStream) -> Result<Vec<u8>, StreamFailure> {
 }
 
 struct Translation<S> {
-    answer: AnswerStream,
+    answer: Box<AnswerStream>,
     dialect: S,
     ticker: tokio::time::Interval,
     done: bool,
@@ -161,7 +161,7 @@ impl<S: StreamDialect> Translation<S> {
 /// The client's stream, converted chunk by chunk; dropping it drops the answer stream (and so
 /// the upstream request) with it.
 fn translate_stream<S: StreamDialect>(
-    answer: AnswerStream,
+    answer: Box<AnswerStream>,
     dialect: S,
 ) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send {
     let mut ticker = tokio::time::interval(PING_EVERY);

@@ -200,7 +200,7 @@ pub fn configured_provider(
         discovery_ttl_minutes: spec.discovery_ttl_minutes.unwrap_or(30),
         flavor: spec.flavor,
         quota_check: spec.quota_check,
-        continuation: spec.continuation,
+        continuation: stored.continuation.unwrap_or(spec.continuation),
         parsed_chat_url: std::sync::OnceLock::new(),
         signup_url: spec.signup_url.clone(),
         api_key_env: spec.api_key_env.clone(),

@@ -4,7 +4,7 @@
 use crate::engine::config::{EnvOverrides, Settings, DEFAULT_OPENAI_COMPATIBLE};
 
 use super::url::normalize_base_url;
-use super::{AuthMode, DiscoveryKind, Provider};
+use super::{AuthMode, ContinueMode, DiscoveryKind, Provider};
 
 pub const OPENAI_COMPATIBLE_PREFIX: &str = "openai-compatible:";
 
@@ -51,6 +51,7 @@ pub fn openai_compatible_endpoints(settings: &Settings, env: &EnvOverrides) -> V
                     auth: AuthMode::Optional,
                     enabled: stored.enabled.unwrap_or(true),
                     priority: stored.priority.unwrap_or(0),
+                    continuation: stored.continuation.unwrap_or(ContinueMode::Prefill),
                     discovery: if stored.discover_models.unwrap_or(true) {
                         DiscoveryKind::OpenaiModels
                     } else {

@@ -21,8 +21,14 @@ pub enum SkipReason {
     NoToolSupport,
     NoVisionSupport,
     ContextTooSmall,
-    CircuitOpen,
-    RateLimited { until: Instant, window: Window },
+    /// Failing; its next trial is due at `trial_at` (when known).
+    CircuitOpen {
+        trial_at: Option<Instant>,
+    },
+    RateLimited {
+        until: Instant,
+        window: Window,
+    },
 }
 
 impl SkipReason {
@@ -36,7 +42,7 @@ impl SkipReason {
             Self::NoToolSupport => "no tool support",
             Self::NoVisionSupport => "no image input",
             Self::ContextTooSmall => "context window too small",
-            Self::CircuitOpen => "failing, retried shortly",
+            Self::CircuitOpen { .. } => "failing, retried shortly",
             Self::RateLimited {
                 window: Window::Day,
                 ..
@@ -87,6 +93,17 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The soonest trial of a row whose circuit is open.
+    pub fn earliest_trial(&self) -> Option<Instant> {
+        self.skipped
+            .iter()
+            .filter_map(|(_, reason)| match reason {
+                SkipReason::CircuitOpen { trial_at } => *trial_at,
+                _ => None,
+            })
+            .min()
+    }
+
     /// The soonest moment a rate-limited row comes back, if every skip is waiting on one.
     pub fn earliest_reset(&self) -> Option<Instant> {
         self.skipped
@@ -153,7 +170,9 @@ fn skip_reason(
         return Some(SkipReason::RateLimited { until, window });
     }
     if condition.admission == Admission::No {
-        return Some(SkipReason::CircuitOpen);
+        return Some(SkipReason::CircuitOpen {
+            trial_at: condition.trial_at,
+        });
     }
     None
 }
@@ -367,7 +386,7 @@ mod tests {
                     until,
                     window: Window::Minute
                 },
-                SkipReason::CircuitOpen
+                SkipReason::CircuitOpen { trial_at: None }
             ]
         );
         assert_eq!(plan.earliest_reset(), Some(until));

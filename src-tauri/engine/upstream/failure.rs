@@ -144,20 +144,35 @@ impl std::fmt::Display for FailedAttempts {
     }
 }
 
+/// How providers say a prompt does not fit the model's context window, lowercased. Sources:
+/// OpenAI's `context_length_exceeded` code and message, vLLM (NVIDIA NIM, SambaNova, most
+/// OpenAI-compatible servers), Groq and Cerebras ("reduce the length of the messages"),
+/// OpenRouter ("this endpoint's maximum context length"), Google ("input token count …
+/// exceeds the maximum number of tokens allowed"), Anthropic ("prompt is too long"), Mistral
+/// ("too large for model with … maximum context length"), llama.cpp ("exceeds the available
+/// context size").
+const CONTEXT_OVERFLOW_PHRASES: &[&str] = &[
+    "context_length_exceeded",
+    "maximum context length",
+    "context length exceeded",
+    "reduce the length of the messages",
+    "exceeds the maximum number of tokens allowed",
+    "input token count",
+    "prompt is too long",
+    "exceeds the available context size",
+    "context window",
+    "too many tokens",
+    "reduce the length",
+    "exceeds maximum allowed token size",
+    "input is too long",
+];
+
 /// A 400 that says the prompt does not fit this row's context window.
 pub fn is_context_overflow(body: &[u8]) -> bool {
     let text = String::from_utf8_lossy(body).to_ascii_lowercase();
-    [
-        "context_length_exceeded",
-        "maximum context length",
-        "context length",
-        "context window",
-        "prompt is too long",
-        "too many tokens",
-        "reduce the length",
-    ]
-    .iter()
-    .any(|marker| text.contains(marker))
+    CONTEXT_OVERFLOW_PHRASES
+        .iter()
+        .any(|phrase| text.contains(phrase))
 }
 
 /// The human part of an upstream error body: `error.message`, `message`, or the text itself.
@@ -213,14 +228,36 @@ mod tests {
 
     #[test]
     fn recognises_context_overflow_errors() {
-        assert!(is_context_overflow(
-            br#"{"error":{"code":"context_length_exceeded"}}"#
-        ));
-        assert!(is_context_overflow(
-            b"This model's maximum context length is 8192 tokens"
-        ));
+        let overflows: [&[u8]; 9] = [
+            br#"{"error":{"code":"context_length_exceeded"}}"#,
+            // OpenAI, vLLM (NVIDIA NIM), SambaNova
+            b"This model's maximum context length is 8192 tokens. However, you requested 9000 tokens",
+            // Groq and Cerebras
+            br#"{"error":{"message":"Please reduce the length of the messages or completion.","type":"invalid_request_error","param":"messages","code":"context_length_exceeded"}}"#,
+            br#"{"message":"Please reduce the length of the messages or completion. Current length is 9000 while limit is 8192","type":"invalid_request_error"}"#,
+            // OpenRouter
+            br#"{"error":{"message":"This endpoint's maximum context length is 131072 tokens. However, you requested about 200000 tokens","code":400}}"#,
+            // Google
+            br#"[{"error":{"code":400,"message":"The input token count (1200000) exceeds the maximum number of tokens allowed (1048576).","status":"INVALID_ARGUMENT"}}]"#,
+            // Anthropic
+            br#"{"type":"error","error":{"type":"invalid_request_error","message":"prompt is too long: 210000 tokens > 200000 maximum"}}"#,
+            // Mistral
+            br#"{"message":"Prompt contains 40000 tokens and 0 draft tokens, too large for model with 32768 maximum context length"}"#,
+            // llama.cpp
+            br#"{"error":{"message":"the request exceeds the available context size, try increasing it"}}"#,
+        ];
+        for body in overflows {
+            assert!(
+                is_context_overflow(body),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
         assert!(!is_context_overflow(
             br#"{"error":{"message":"temperature must be <= 2"}}"#
+        ));
+        assert!(!is_context_overflow(
+            br#"{"error":{"message":"Invalid API Key"}}"#
         ));
     }
 
