@@ -995,6 +995,7 @@ impl<'w> Sim<'w> {
                         wants_tools: false,
                         has_images: false,
                         estimated_prompt_tokens: 2_000,
+                        limit: Some(policy::candidate_limit(settings.max_attempts())),
                     },
                 );
                 if plan.candidates.is_empty() {
@@ -1707,4 +1708,236 @@ fn main() {
         verdict(worst.2 == 0)
     );
     eprintln!("\n(simulated in {:.1} s)", started.elapsed().as_secs_f64());
+    cut_streams::run();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The cut-stream phase: real HTTP through the real engine (not the simulation above).
+
+/// Streams cut mid-answer by the preferred row, finished (or not) by a fallback that continues
+/// in one of four ways. Each request goes through `modelrelay::engine::start` with fake
+/// upstreams on loopback; a stream "reached the client whole" when its text is the full answer
+/// with one finish reason and one `[DONE]`.
+mod cut_streams {
+    #![allow(clippy::disallowed_methods)] // the fakes' server tasks belong to this bench
+
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use axum::body::{Body, Bytes};
+    use axum::extract::State;
+    use axum::response::Response;
+    use axum::routing::post;
+    use axum::Router;
+    use modelrelay::engine::config::EnvSource;
+    use modelrelay::engine::{self, EngineOptions};
+    use serde_json::{json, Value};
+
+    const WORDS: usize = 40;
+    const REQUESTS: u64 = 150;
+    /// One stream in this many is cut by the preferred row.
+    const CUT_EVERY: u64 = 3;
+
+    fn full_text() -> String {
+        (0..WORDS).map(|i| format!("word{i} ")).collect()
+    }
+
+    #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+    enum Fallback {
+        /// Continues a prefill exactly where it stopped.
+        Prefill,
+        /// Configured `restart`: repeats the same answer from the start.
+        Restart,
+        /// Given a prefill, silently starts the answer over (detected and de-duplicated).
+        RestartsOnPrefill,
+        /// Configured `restart`, but answers in other words (nothing can be spliced).
+        Diverges,
+    }
+
+    struct Fake {
+        requests: AtomicU64,
+        cuts: AtomicU64,
+        fallback: Option<Fallback>,
+    }
+
+    fn sse(events: Vec<String>) -> Response {
+        let chunks = events
+            .into_iter()
+            .map(|e| Ok::<_, std::io::Error>(Bytes::from(e)));
+        Response::builder()
+            .header("content-type", "text/event-stream")
+            .body(Body::from_stream(futures_util::stream::iter(chunks)))
+            .unwrap()
+    }
+
+    fn chunk(content: Option<&str>, finish: Option<&str>) -> String {
+        let delta = content.map_or(json!({}), |c| json!({"content": c}));
+        let event = json!({"id": "chatcmpl-up", "object": "chat.completion.chunk", "created": 1,
+                           "model": "up", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
+        format!("data: {event}\n\n")
+    }
+
+    fn words_of(text: &str) -> Vec<String> {
+        text.split_inclusive(' ').map(str::to_string).collect()
+    }
+
+    async fn chat(State(fake): State<Arc<Fake>>, body: Bytes) -> Response {
+        let n = fake.requests.fetch_add(1, Ordering::SeqCst);
+        let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        let full = full_text();
+        let Some(fallback) = fake.fallback else {
+            // The preferred row: every third answer is cut after a few words.
+            let words = words_of(&full);
+            if n % CUT_EVERY == 0 {
+                fake.cuts.fetch_add(1, Ordering::SeqCst);
+                let at = 1 + (n as usize * 7) % (WORDS - 2);
+                return sse(words[..at].iter().map(|w| chunk(Some(w), None)).collect());
+            }
+            let mut events: Vec<String> = words.iter().map(|w| chunk(Some(w), None)).collect();
+            events.push(chunk(None, Some("stop")));
+            events.push("data: [DONE]\n\n".into());
+            return sse(events);
+        };
+        let prefill = request["messages"]
+            .as_array()
+            .and_then(|m| m.last())
+            .filter(|m| m["role"] == "assistant")
+            .and_then(|m| m["content"].as_str())
+            .map(str::to_string);
+        let answer = match (fallback, prefill) {
+            (Fallback::Prefill, Some(prefill)) => full[prefill.len()..].to_string(),
+            (Fallback::Diverges, _) => full.replace("word", "term"),
+            _ => full.clone(),
+        };
+        let mut events: Vec<String> = words_of(&answer)
+            .iter()
+            .map(|w| chunk(Some(w), None))
+            .collect();
+        events.push(chunk(None, Some("stop")));
+        events.push("data: [DONE]\n\n".into());
+        sse(events)
+    }
+
+    async fn start_fake(fallback: Option<Fallback>) -> (Arc<Fake>, String) {
+        let fake = Arc::new(Fake {
+            requests: AtomicU64::new(0),
+            cuts: AtomicU64::new(0),
+            fallback,
+        });
+        let app = Router::new()
+            .route("/v1/chat/completions", post(chat))
+            .with_state(fake.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/v1", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (fake, url)
+    }
+
+    #[derive(Default)]
+    struct Tally {
+        cut: u64,
+        whole: u64,
+        clean_error: u64,
+        corrupt: u64,
+    }
+
+    async fn scenario(fallback: Fallback) -> Tally {
+        let (primary, primary_url) = start_fake(None).await;
+        let (_, fallback_url) = start_fake(Some(fallback)).await;
+        let mode = match fallback {
+            Fallback::Prefill | Fallback::RestartsOnPrefill => "prefill",
+            Fallback::Restart | Fallback::Diverges => "restart",
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("modelrelay.json");
+        let body = json!({"autoPingEnabled": false, "providers": {
+            "opencode": {"enabled": false}, "kilocode": {"enabled": false},
+            "openai-compatible:preferred": {"enabled": true, "baseUrl": primary_url, "modelId": "m",
+                                            "discoverModels": false, "priority": 0},
+            "openai-compatible:fallback": {"enabled": true, "baseUrl": fallback_url, "modelId": "m",
+                                           "discoverModels": false, "priority": 1, "continuation": mode},
+        }});
+        std::fs::write(&config, body.to_string()).unwrap();
+        let mut options = EngineOptions::new(config);
+        options.port = 0;
+        options.env = EnvSource::empty();
+        options.shutdown_grace = Duration::from_secs(1);
+        let engine = engine::start(options).await.unwrap();
+        let url = format!("http://{}/v1/chat/completions", engine.local_addr());
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let full = full_text();
+        let mut tally = Tally::default();
+        for _ in 0..REQUESTS {
+            let cuts_before = primary.cuts.load(Ordering::SeqCst);
+            let response = client
+                .post(&url)
+                .json(&json!({"model": "m", "stream": true, "messages": [{"role": "user", "content": "count"}]}))
+                .send()
+                .await
+                .unwrap();
+            let text = response.text().await.unwrap();
+            if primary.cuts.load(Ordering::SeqCst) == cuts_before {
+                continue;
+            }
+            tally.cut += 1;
+            let payloads: Vec<Value> = text
+                .lines()
+                .filter_map(|l| l.strip_prefix("data: "))
+                .filter_map(|d| serde_json::from_str(d).ok())
+                .collect();
+            let content: String = payloads
+                .iter()
+                .filter_map(|p| {
+                    p.pointer("/choices/0/delta/content")
+                        .and_then(Value::as_str)
+                })
+                .collect();
+            let finishes = payloads
+                .iter()
+                .filter(|p| {
+                    p.pointer("/choices/0/finish_reason")
+                        .and_then(Value::as_str)
+                        .is_some()
+                })
+                .count();
+            let done = text.matches("data: [DONE]").count();
+            let errored = payloads.iter().any(|p| p.get("error").is_some());
+            if content == full && finishes == 1 && done == 1 && !errored {
+                tally.whole += 1;
+            } else if errored && done == 0 && full.starts_with(&content) {
+                tally.clean_error += 1;
+            } else {
+                tally.corrupt += 1;
+            }
+        }
+        engine.shutdown().await;
+        tally
+    }
+
+    pub fn run() {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        println!("\n## Cut streams (real HTTP through the engine)\n");
+        println!(
+            "The preferred row cuts one stream in {CUT_EVERY} after a few words (of {WORDS}); a second row of lower priority is asked to finish it. {REQUESTS} streamed requests per fallback kind, one at a time.\n"
+        );
+        println!("| fallback | cut streams | reached the client whole | ended with one clean error | anything else (duplicated or missing text) |");
+        println!("|---|---|---|---|---|");
+        for fallback in [
+            Fallback::Prefill,
+            Fallback::Restart,
+            Fallback::RestartsOnPrefill,
+            Fallback::Diverges,
+        ] {
+            let tally = runtime.block_on(scenario(fallback));
+            println!(
+                "| {fallback:?} | {} | {} ({:.0}%) | {} | {} |",
+                tally.cut,
+                tally.whole,
+                100.0 * tally.whole as f64 / tally.cut.max(1) as f64,
+                tally.clean_error,
+                tally.corrupt
+            );
+        }
+    }
 }

@@ -48,6 +48,7 @@ pub fn auto_fastest_order(
         Needs::default(),
         &catalog.rows,
         now,
+        None,
     )
     .candidates
     .iter()
@@ -173,13 +174,18 @@ pub fn models(state: &AppState) -> Value {
     let settings = state.config.settings();
     let catalog = state.catalog.current();
     let order = auto_fastest_order(state, &settings, &catalog, now);
+    let ranks: std::collections::HashMap<&str, usize> = order
+        .iter()
+        .enumerate()
+        .map(|(rank, id)| (id.as_str(), rank))
+        .collect();
     let pinned = pinned_rows(&settings, &catalog);
     let models: Vec<Value> = catalog
         .rows
         .iter()
         .map(|row| {
             let id = row.row_id();
-            let rank = order.iter().position(|r| *r == id);
+            let rank = ranks.get(id.as_str()).copied();
             row_view(state, &settings, row, rank, pinned.contains(&id), now)
         })
         .collect();

@@ -25,6 +25,13 @@ pub const SHORT_WAIT_ON_BETTER_TIER: Duration = Duration::from_secs(3);
 /// waited for as long as the whole first-byte timeout.
 pub const UNKNOWN_ROW_FIRST_TOKEN: Duration = Duration::from_secs(12);
 
+/// How many of the best candidates a request's plan keeps in order: enough for every attempt
+/// and for rows skipped at admission (a trial another request holds, a cooldown that began
+/// after planning), never the whole catalog.
+pub fn candidate_limit(max_attempts: usize) -> usize {
+    (max_attempts * 4).max(32)
+}
+
 /// What one attempt came to, as far as the policy cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {

@@ -86,6 +86,15 @@ impl ChatRequest {
                 "messages",
             ));
         }
+        if let Some(index) = list
+            .iter()
+            .position(|m| !m.get().trim_start().starts_with('{'))
+        {
+            return Err(invalid(
+                format!("`messages[{index}]` must be a message object such as {{\"role\": \"user\", \"content\": \"…\"}}"),
+                "messages",
+            ));
+        }
         let messages_text = messages.get();
         let wants_tools = fields
             .get("tools")
@@ -314,7 +323,7 @@ mod tests {
 
     #[test]
     fn bad_bodies_get_clear_errors() {
-        let cases: [(&[u8], &str); 8] = [
+        let cases: [(&[u8], &str); 9] = [
             (b"{not json", "invalid_json"),
             (b"", "invalid_json"),
             (b"[1,2]", "invalid_request"),
@@ -323,6 +332,7 @@ mod tests {
             (br#"{"messages":[]}"#, "invalid_request"),
             (br#"{"messages":[{}],"model":5}"#, "invalid_request"),
             (br#"{"messages":[{}],"stream":"yes"}"#, "invalid_request"),
+            (br#"{"messages":[1,"x",null]}"#, "invalid_request"),
         ];
         for (body, code) in cases {
             let error = ChatRequest::parse(body).err().unwrap();

@@ -40,7 +40,12 @@ pub async fn route(
         ));
     };
     let needs = request.needs();
-    let plan_now = |now| plan_request(state, settings, &catalog, &selector, needs, &rows, now);
+    let limit = Some(policy::candidate_limit(settings.max_attempts()));
+    let plan_now = |now| {
+        plan_request(
+            state, settings, &catalog, &selector, needs, &rows, now, limit,
+        )
+    };
     let mut plan = plan_now(Instant::now());
     if plan.candidates.is_empty() {
         if let Some(reset) = policy::reset_worth_waiting(plan.earliest_reset(), Instant::now()) {

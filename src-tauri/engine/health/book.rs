@@ -1,7 +1,7 @@
 //! The health book: every row's measurements, circuit breaker and quota cooldowns, and each
 //! provider's shared-pool cooldown. Fed by real traffic and probes; read by the planner.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -84,7 +84,8 @@ pub struct RowHealthView {
 
 /// Row health by provider key, then upstream id: a row is found from its parts, with no
 /// `provider/id` string built per lookup (planning reads every row on every request).
-type Rows = HashMap<String, HashMap<String, RowHealth>>;
+type Rows = FxHashMap<String, FxHashMap<String, RowHealth>>;
+type Pools = FxHashMap<String, (Instant, Window)>;
 
 fn row_health<'a>(rows: &'a Rows, row: &ModelRow) -> Option<&'a RowHealth> {
     rows.get(&row.provider.key)?.get(&row.upstream_id)
@@ -100,7 +101,7 @@ fn row_health_mut<'a>(rows: &'a mut Rows, row: &ModelRow) -> &'a mut RowHealth {
 /// The conditions of many rows under one lock, for one planning pass.
 pub struct HealthReader<'a> {
     rows: std::sync::MutexGuard<'a, Rows>,
-    pools: std::sync::MutexGuard<'a, HashMap<String, (Instant, Window)>>,
+    pools: std::sync::MutexGuard<'a, Pools>,
 }
 
 impl HealthReader<'_> {
@@ -109,12 +110,7 @@ impl HealthReader<'_> {
     }
 }
 
-fn condition_of(
-    rows: &Rows,
-    pools: &HashMap<String, (Instant, Window)>,
-    row: &ModelRow,
-    now: Instant,
-) -> RowCondition {
+fn condition_of(rows: &Rows, pools: &Pools, row: &ModelRow, now: Instant) -> RowCondition {
     let pool = pools
         .get(&row.provider.key)
         .copied()
@@ -145,7 +141,7 @@ fn condition_of(
 pub struct HealthBook {
     rows: Mutex<Rows>,
     /// Account-wide free pools that are spent (OpenRouter's daily free requests).
-    pools: Mutex<HashMap<String, (Instant, Window)>>,
+    pools: Mutex<Pools>,
     /// Bumped on every recorded attempt, so live views know to refresh.
     changes: watch::Sender<u64>,
 }
@@ -173,7 +169,7 @@ impl HealthBook {
         self.rows.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn lock_pools(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, Window)>> {
+    fn lock_pools(&self) -> std::sync::MutexGuard<'_, Pools> {
         self.pools.lock().unwrap_or_else(|e| e.into_inner())
     }
 

@@ -119,20 +119,31 @@ fn by_score_desc(a: Option<f64>, b: Option<f64>) -> Ordering {
 }
 
 /// Priority first (lower wins), then expected time in 5% buckets, then coding score.
-pub fn order_fastest<T>(rows: &mut [Ranked<T>]) {
-    // Each key once per row (a logarithm), not once per comparison.
+/// With `best`, only the first `best` rows are put in order (the rest follow in no particular
+/// order): a request walks a handful of candidates, not a catalog of hundreds.
+pub fn order_fastest<T>(rows: &mut [Ranked<T>], best: Option<usize>) {
+    // Each key once per row (a logarithm), not once per comparison; the index last, so the
+    // order is total and equal rows keep their catalog order.
     let mut keyed: Vec<(i32, i64, usize)> = rows
         .iter()
         .enumerate()
         .map(|(index, r)| (r.priority, tie_bucket(r.expected_ms), index))
         .collect();
-    keyed.sort_by(|a, b| {
+    let compare = |a: &(i32, i64, usize), b: &(i32, i64, usize)| {
         let (ra, rb) = (&rows[a.2], &rows[b.2]);
         a.0.cmp(&b.0)
             .then(a.1.cmp(&b.1))
             .then(by_score_desc(ra.score, rb.score))
             .then(ra.expected_ms.total_cmp(&rb.expected_ms))
-    });
+            .then(a.2.cmp(&b.2))
+    };
+    match best {
+        Some(best) if best < keyed.len() => {
+            keyed.select_nth_unstable_by(best, compare);
+            keyed[..best].sort_unstable_by(compare);
+        }
+        _ => keyed.sort_unstable_by(compare),
+    }
     apply_order(rows, keyed.into_iter().map(|(_, _, index)| index));
 }
 
@@ -224,7 +235,9 @@ mod tests {
         };
         for seed in 0..5 {
             let mut fast = make(seed);
-            order_fastest(&mut fast);
+            order_fastest(&mut fast, None);
+            let mut top = make(seed);
+            order_fastest(&mut top, Some(10));
             let mut plain = make(seed);
             plain.sort_by(|a, b| {
                 a.priority
@@ -235,6 +248,7 @@ mod tests {
             });
             let order = |rows: &[Ranked<u64>]| rows.iter().map(|r| r.item).collect::<Vec<_>>();
             assert_eq!(order(&fast), order(&plain));
+            assert_eq!(order(&top)[..10], order(&plain)[..10]);
         }
     }
 
@@ -246,7 +260,7 @@ mod tests {
             rank("fast-and-smarter", 0, 0.6, &measured(310.0, 150.0)),
             rank("unknown", 0, 0.99, &RowCondition::default()),
         ];
-        order_fastest(&mut rows);
+        order_fastest(&mut rows, None);
         assert_eq!(
             names(&rows),
             ["fast-and-smarter", "fast", "smart-but-slow", "unknown"]
@@ -288,7 +302,7 @@ mod tests {
             rank("fast-fallback", 1, 0.5, &measured(100.0, 200.0)),
             rank("preferred", 0, 0.5, &measured(5000.0, 10.0)),
         ];
-        order_fastest(&mut rows);
+        order_fastest(&mut rows, None);
         assert_eq!(names(&rows), ["preferred", "fast-fallback"]);
     }
 

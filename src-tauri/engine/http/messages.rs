@@ -137,9 +137,18 @@ pub async fn count_tokens(
     State(state): State<Arc<AppState>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    match parse_body(body, state.config.settings().max_body_bytes()) {
-        Ok(client) => {
-            let tokens = anthropic::estimate_input_tokens(&client);
+    let counted = parse_body(body, state.config.settings().max_body_bytes()).and_then(|client| {
+        let messages = client.get("messages").and_then(Value::as_array);
+        if !messages.is_some_and(|list| list.iter().all(Value::is_object)) {
+            return Err(ApiError::InvalidRequest {
+                message: "`messages` must be an array of message objects".into(),
+                param: Some("messages"),
+            });
+        }
+        Ok(anthropic::estimate_input_tokens(&client))
+    });
+    match counted {
+        Ok(tokens) => {
             axum::response::IntoResponse::into_response(Json(json!({"input_tokens": tokens})))
         }
         Err(error) => error_response(&error),

@@ -37,7 +37,8 @@ pub fn pinned_rows(settings: &Settings, catalog: &Catalog) -> Vec<String> {
 }
 
 /// The plan for `rows` as this engine would make it at `now`: health, pin, floor and order
-/// applied.
+/// applied; with `limit`, only that many best candidates are kept.
+#[allow(clippy::too_many_arguments)] // the planner's inputs, gathered in one place
 pub fn plan_request(
     state: &AppState,
     settings: &Settings,
@@ -46,6 +47,7 @@ pub fn plan_request(
     needs: Needs,
     rows: &[Arc<ModelRow>],
     now: Instant,
+    limit: Option<usize>,
 ) -> Plan {
     let has_key = |provider: &Provider| state.credentials.has_key(settings, &provider.key);
     let health = state.health.reader();
@@ -77,6 +79,7 @@ pub fn plan_request(
             wants_tools: needs.wants_tools,
             has_images: needs.has_images,
             estimated_prompt_tokens: needs.estimated_prompt_tokens,
+            limit,
         },
     )
 }

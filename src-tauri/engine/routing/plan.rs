@@ -76,6 +76,9 @@ pub struct PlanInputs<'a> {
     pub wants_tools: bool,
     pub has_images: bool,
     pub estimated_prompt_tokens: u32,
+    /// Keep only the best this many candidates (a request never walks further); `None` keeps
+    /// and orders all of them (the rankings view).
+    pub limit: Option<usize>,
 }
 
 /// A row to try, with what was known about it when the plan was made.
@@ -208,11 +211,17 @@ pub fn plan_candidates(rows: &[Arc<ModelRow>], inputs: &PlanInputs<'_>) -> Plan 
     }
     for list in [&mut pinned, &mut rest] {
         match inputs.order {
-            RankOrder::Fastest => order_fastest(list),
+            RankOrder::Fastest => order_fastest(list, inputs.limit),
             RankOrder::Best => order_best(list),
         }
     }
-    plan.candidates = pinned.into_iter().chain(rest).map(|r| r.item).collect();
+    let limit = inputs.limit.unwrap_or(usize::MAX);
+    plan.candidates = pinned
+        .into_iter()
+        .chain(rest)
+        .take(limit)
+        .map(|r| r.item)
+        .collect();
     plan
 }
 
@@ -297,6 +306,7 @@ mod tests {
                 wants_tools: false,
                 has_images: false,
                 estimated_prompt_tokens: 10,
+                limit: None,
             };
             adjust(&mut inputs);
             plan_candidates(&rows, &inputs)

@@ -1,6 +1,7 @@
 //! The `model` field: `auto-fastest`, `auto-best`, `tag:<name>`, a group slug, an exact
 //! upstream id or `provider/id`, each optionally followed by `+min_ctx:<n|nk|nm>`.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::engine::catalog::slug::normalize_model_id;
@@ -81,7 +82,14 @@ pub fn parse_selector(model: Option<&str>) -> Result<Selector, SelectorError> {
 
 /// The rows a selector names, before any filtering. `None` when it names nothing.
 /// A group slug always means the whole group, even if some row's upstream id equals it.
-pub fn resolve_rows(catalog: &Catalog, selector: &Selector) -> Option<Vec<Arc<ModelRow>>> {
+pub fn resolve_rows<'a>(
+    catalog: &'a Catalog,
+    selector: &Selector,
+) -> Option<Cow<'a, [Arc<ModelRow>]>> {
+    if selector.is_auto() && selector.min_context.is_none() {
+        // Every row: borrowed, not copied, on the path every `auto-*` request takes.
+        return Some(Cow::Borrowed(catalog.rows.as_slice()));
+    }
     let rows: Vec<Arc<ModelRow>> = match &selector.target {
         Target::AutoFastest | Target::AutoBest => catalog.rows.clone(),
         Target::Tag(tag) => catalog
@@ -99,7 +107,7 @@ pub fn resolve_rows(catalog: &Catalog, selector: &Selector) -> Option<Vec<Arc<Mo
             .collect(),
         None => rows,
     };
-    (!rows.is_empty() || selector.is_auto()).then_some(rows)
+    (!rows.is_empty() || selector.is_auto()).then_some(Cow::Owned(rows))
 }
 
 fn resolve_named(catalog: &Catalog, name: &str) -> Vec<Arc<ModelRow>> {
@@ -162,11 +170,9 @@ mod tests {
         }
     }
 
-    fn ids(rows: Option<Vec<Arc<ModelRow>>>) -> Vec<String> {
-        rows.unwrap_or_default()
-            .iter()
-            .map(|r| r.row_id())
-            .collect()
+    fn ids(rows: Option<Cow<'_, [Arc<ModelRow>]>>) -> Vec<String> {
+        rows.map(|rows| rows.iter().map(|r| r.row_id()).collect())
+            .unwrap_or_default()
     }
 
     #[test]
@@ -208,7 +214,8 @@ mod tests {
     #[test]
     fn a_group_slug_reaches_every_row_of_the_group() {
         // `gpt-oss-120b` is also cerebras' upstream id: the whole group must still be used.
-        let rows = resolve_rows(&catalog(), &parse_selector(Some("gpt-oss-120b")).unwrap());
+        let catalog = catalog();
+        let rows = resolve_rows(&catalog, &parse_selector(Some("gpt-oss-120b")).unwrap());
         assert_eq!(
             ids(rows),
             ["cerebras/gpt-oss-120b", "groq/openai/gpt-oss-120b"]
@@ -234,8 +241,9 @@ mod tests {
 
     #[test]
     fn min_context_drops_small_and_unknown_windows() {
+        let catalog = catalog();
         let rows = resolve_rows(
-            &catalog(),
+            &catalog,
             &parse_selector(Some("auto-fastest+min_ctx:100k")).unwrap(),
         );
         assert_eq!(ids(rows), ["cerebras/gpt-oss-120b"]);

@@ -33,6 +33,9 @@ pub enum FailureKind {
     Status(u16),
     /// The answer broke or stopped before its first chunk.
     BrokenBeforeFirstChunk,
+    /// A success status with a body that is not what the endpoint speaks (an HTML error page
+    /// from a proxy, a login page): the row failed, whatever its status said.
+    NotAnAnswer,
 }
 
 #[derive(Debug, Clone)]
