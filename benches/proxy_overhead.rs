@@ -31,10 +31,6 @@ use modelrelay::engine::config::EnvSource;
 use modelrelay::engine::{self, EngineOptions, RunningEngine};
 use serde_json::json;
 
-/// The allocator the binary uses, so the in-process router is measured as it ships.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 const MODEL: &str = "bench-model";
 /// Events in the fake stream; the last one also carries `[DONE]`.
 const STREAM_CHUNKS: usize = 20;

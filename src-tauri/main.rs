@@ -6,9 +6,6 @@ use std::process::ExitCode;
 use clap::Parser;
 use modelrelay::cli::{self, Cli};
 
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     cli::init_logging(&cli);

@@ -53,6 +53,11 @@ pub struct RowStats {
     ttft_p95: Option<f64>,
 }
 
+/// Whether a sample is one of those the TTFT p95 is taken over.
+fn counts_for_p95(sample: &Sample) -> bool {
+    sample.outcome == SampleOutcome::Success && sample.ttft_ms.is_some()
+}
+
 fn ewma(previous: Option<f64>, value: f64) -> f64 {
     match previous {
         Some(previous) => previous + EWMA_ALPHA * (value - previous),
@@ -90,11 +95,16 @@ impl RowStats {
             }
             SampleOutcome::RateLimited => {}
         }
+        let mut ttfts_changed = counts_for_p95(&sample);
         if self.samples.len() == KEPT_SAMPLES {
-            self.samples.pop_front();
+            if let Some(dropped) = self.samples.pop_front() {
+                ttfts_changed |= counts_for_p95(&dropped);
+            }
         }
         self.samples.push_back(sample);
-        self.ttft_p95 = self.compute_ttft_p95();
+        if ttfts_changed {
+            self.ttft_p95 = self.compute_ttft_p95();
+        }
     }
 
     pub fn has_measurements(&self) -> bool {

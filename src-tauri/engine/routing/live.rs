@@ -49,7 +49,19 @@ pub fn plan_request(
     now: Instant,
     limit: Option<usize>,
 ) -> Plan {
-    let has_key = |provider: &Provider| state.credentials.has_key(settings, &provider.key);
+    // Rows come grouped by provider: ask the key store once per provider, not once per row.
+    let last_answer: std::cell::Cell<Option<(*const Provider, bool)>> = std::cell::Cell::new(None);
+    let has_key = |provider: &Provider| {
+        let this = provider as *const Provider;
+        if let Some((seen, answer)) = last_answer.get() {
+            if std::ptr::eq(seen, this) {
+                return answer;
+            }
+        }
+        let answer = state.credentials.has_key(settings, &provider.key);
+        last_answer.set(Some((this, answer)));
+        answer
+    };
     let health = state.health.reader();
     let condition = |row: &ModelRow| health.condition(row, now);
     let pinned = if selector.is_auto() {
