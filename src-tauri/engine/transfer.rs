@@ -30,6 +30,8 @@ pub enum TokenError {
     WrongPassphrase,
     #[error("could not encrypt the token: {0}")]
     Crypto(String),
+    #[error("`mrconf:{0}:` is a token version this modelrelay does not know (it reads `mrconf:v1:` and `mrconf:v1e:`); export it again, or update modelrelay")]
+    UnknownVersion(String),
 }
 
 fn derive_key(passphrase: &str, salt: &[u8]) -> Result<[u8; 32], TokenError> {
@@ -108,6 +110,14 @@ pub fn decode_token(input: &str) -> Result<Map<String, Value>, TokenError> {
     let json: Vec<u8> = if text.starts_with('{') {
         input.trim().as_bytes().to_vec()
     } else {
+        if let Some(rest) = text.strip_prefix("mrconf:") {
+            let version = rest.split(':').next().unwrap_or("");
+            if !matches!(version, "v1" | "v1e") || !rest.contains(':') {
+                return Err(TokenError::UnknownVersion(
+                    version.chars().take(16).collect(),
+                ));
+            }
+        }
         let payload = text.strip_prefix(TOKEN_PREFIX).unwrap_or(&text);
         URL_SAFE_NO_PAD
             .decode(payload.trim_end_matches('='))
@@ -236,6 +246,10 @@ mod tests {
     fn bad_tokens_say_what_is_wrong() {
         assert_eq!(decode_token("  "), Err(TokenError::Empty));
         assert_eq!(decode_token("mrconf:v1:%%%"), Err(TokenError::NotBase64));
+        assert_eq!(
+            decode_token("mrconf:v9:eyJhIjoxfQ"),
+            Err(TokenError::UnknownVersion("v9".into()))
+        );
         assert!(matches!(
             decode_token(&format!(
                 "{TOKEN_PREFIX}{}",

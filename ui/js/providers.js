@@ -124,7 +124,17 @@ function createCard(p) {
 
   trackDirty(refs.baseUrl);
   const saveBase = (value) => withBusy(refs.baseSave, async () => {
-    await api(`/api/providers/${enc}`, { method: 'POST', body: { baseUrl: value } });
+    const body = { baseUrl: value };
+    const current = state.providers.find((x) => x.key === key);
+    const newHost = hostOf(value || current?.defaultBaseUrl || '');
+    if (current?.keyInfo?.set && newHost && newHost !== hostOf(current.baseUrl || '')) {
+      // A saved key is bound to the host it was entered for: moving it needs the user's word.
+      body.keepKey = window.confirm(
+        `Send the saved API key for ${current.name} to ${newHost}?\n\n` +
+        'Only do this if you trust that server with your key. Choose Cancel to keep the key ' +
+        'for the old address; you can enter a key for the new one afterwards.');
+    }
+    await api(`/api/providers/${enc}`, { method: 'POST', body });
     toast(value ? 'Base URL saved' : 'Base URL restored to the default', 'info');
     const list = await loadProviders();
     const fresh = list?.find((x) => x.key === key);
@@ -256,14 +266,16 @@ function updateCard(refs, p) {
 
   const err = p.latestError && p.latestError.message ? p.latestError : null;
   const discErr = p.discovery && p.discovery.lastError ? p.discovery.lastError : null;
-  const errSig = JSON.stringify([err?.message, err && Math.round((err.secondsAgo || 0) / 60), discErr]);
+  const withheld = typeof p.keyWithheld === 'string' ? p.keyWithheld : null;
+  const errSig = JSON.stringify([err?.message, err && Math.round((err.secondsAgo || 0) / 60), discErr, withheld]);
   if (refs.errSig !== errSig) {
     refs.errSig = errSig;
     fill(refs.error,
+      withheld ? [h('div', { class: 'small muted' }, 'API key not sent'), h('div', { class: 'error-text' }, withheld)] : null,
       err ? [h('div', { class: 'small muted' }, `Latest error · ${fmtAgo(err.secondsAgo)}`), h('div', { class: 'error-text' }, err.message)] : null,
       discErr ? [h('div', { class: 'small muted' }, 'Model discovery'), h('div', { class: 'error-text' }, typeof discErr === 'string' ? discErr : JSON.stringify(discErr))] : null);
   }
-  show(refs.error, Boolean(err || discErr));
+  show(refs.error, Boolean(err || discErr || withheld));
 
   const rl = p.rateLimit || {};
   const cooling = isNum(rl.coolingForSeconds) && rl.coolingForSeconds > 0 ? rl.coolingForSeconds : null;
@@ -272,6 +284,17 @@ function updateCard(refs, p) {
     setText(refs.rate, `Rate-limited${rl.window ? ` (${rl.window})` : ''} until ${fmtClock(at)} — ${fmtDuration(cooling)} left`);
   }
   show(refs.rate, Boolean(cooling));
+}
+
+/** `host:port` of a URL, as the router binds keys (the scheme's port when none is written). */
+function hostOf(url) {
+  try {
+    const u = new URL(url.includes('://') ? url : `https://${url}`);
+    const port = u.port || (u.protocol === 'http:' ? '80' : '443');
+    return `${u.hostname.toLowerCase()}:${port}`;
+  } catch {
+    return '';
+  }
 }
 
 /** `key` is the provider id; the key status (never a key) is `apiKey: {set, source, count, hint}`. */

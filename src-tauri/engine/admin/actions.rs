@@ -18,6 +18,7 @@ use crate::engine::error::ApiError;
 use crate::engine::health::AttemptResult;
 use crate::engine::prober::probe_row;
 use crate::engine::providers::endpoints::OPENAI_COMPATIBLE_PREFIX;
+use crate::engine::providers::url::key_host;
 use crate::engine::state::AppState;
 use crate::engine::transfer::{accounts_with_keys, decode_token, diff, encode_token};
 
@@ -224,7 +225,14 @@ pub async fn update_provider(
         return Err(invalid("send a JSON object of provider settings", "body"));
     };
     let mut changes = Map::new();
+    let mut keep_key = false;
     for (name, value) in fields {
+        if name == "keepKey" {
+            keep_key = value
+                .as_bool()
+                .ok_or_else(|| invalid("`keepKey` must be true or false", "keepKey"))?;
+            continue;
+        }
         let accepted = match name.as_str() {
             "enabled" | "discoverModels" => value.is_boolean(),
             "pingIntervalMinutes" => value.as_f64().is_some_and(|m| m >= 1.0),
@@ -255,8 +263,14 @@ pub async fn update_provider(
         }
         changes.insert(name, value);
     }
+    // A stored key stays bound to the host it was entered for: moving the base URL elsewhere
+    // does not take the key along unless the request says so.
+    let key_host = key_host_after_move(&state, &key, changes.get("baseUrl"), keep_key);
     saved(state.config.update(|raw| {
         let provider = object(object(raw, "providers"), &key);
+        if let Some(host) = key_host {
+            provider.insert("keyHost".into(), Value::String(host));
+        }
         for (name, value) in changes {
             let clear = value.is_null() || value.as_str() == Some("");
             if clear {
@@ -271,6 +285,39 @@ pub async fn update_provider(
         let _ = catalog.refresh_provider(&key).await;
     });
     Ok(Json(views::providers(&state)))
+}
+
+/// Where the provider's stored key is bound after its base URL changes to `base_url`: to the
+/// new host when `keep_key` confirms it, else to the host it was entered for (the current one,
+/// when it was never recorded). `None` when nothing needs recording.
+fn key_host_after_move(
+    state: &AppState,
+    provider: &str,
+    base_url: Option<&Value>,
+    keep_key: bool,
+) -> Option<String> {
+    let base_url = base_url?;
+    let settings = state.config.settings();
+    let catalog = state.catalog.current();
+    let current = catalog.providers.iter().find(|p| p.key == provider)?;
+    let new_base = match base_url.as_str().filter(|u| !u.trim().is_empty()) {
+        Some(url) => crate::engine::providers::url::normalize_base_url(url),
+        None => state
+            .builtin
+            .providers
+            .iter()
+            .find(|p| p.key == provider)
+            .map(|p| p.base_url.clone())?,
+    };
+    let bound = settings.provider(provider).and_then(|p| p.key_host.clone());
+    if keep_key {
+        return key_host(&new_base);
+    }
+    match bound {
+        Some(_) => None,
+        None if state.credentials.has_key(&settings, provider) => key_host(&current.base_url),
+        None => None,
+    }
 }
 
 fn keys_from(payload: &Value) -> Result<Vec<SecretString>, ApiError> {
@@ -288,6 +335,12 @@ fn keys_from(payload: &Value) -> Result<Vec<SecretString>, ApiError> {
             ))
         }
     };
+    if keys.iter().any(|k| k.trim().contains(['\r', '\n'])) {
+        return Err(invalid(
+            "a key cannot contain a line break; paste the key alone, one key per entry",
+            "apiKey",
+        ));
+    }
     let keys: Vec<SecretString> = keys
         .iter()
         .map(|k| {
@@ -313,6 +366,19 @@ pub async fn set_key(
         .credentials
         .set_keys(&key, keys)
         .map_err(|error| ApiError::Storage(error.to_string()))?;
+    // A key entered now is for where the provider points now.
+    let host = state
+        .catalog
+        .current()
+        .providers
+        .iter()
+        .find(|p| p.key == key)
+        .and_then(|p| key_host(&p.base_url));
+    if let Some(host) = host {
+        saved(state.config.update(|raw| {
+            object(object(raw, "providers"), &key).insert("keyHost".into(), Value::String(host));
+        }))?;
+    }
     after_key_change(&state, &key);
     Ok(Json(
         json!({"apiKey": state.credentials.key_status(&state.config.settings(), &key)}),
@@ -481,6 +547,10 @@ pub async fn add_endpoint(
             .credentials
             .set_keys(&key, keys)
             .map_err(|error| ApiError::Storage(error.to_string()))?;
+        let normalized = crate::engine::providers::url::normalize_base_url(&base_url);
+        if let Some(host) = key_host(&normalized) {
+            entry["keyHost"] = json!(host);
+        }
     }
     saved(state.config.update(|raw| {
         object(raw, "providers").insert(key.clone(), entry);

@@ -236,6 +236,11 @@ pub fn providers(state: &AppState) -> Value {
                 "defaultBaseUrl": default_base,
                 "auth": match provider.auth { AuthMode::Required => "required", AuthMode::Optional => "optional" },
                 "apiKey": state.credentials.key_status(&settings, &provider.key),
+                "keyWithheld": provider.key_withheld.then(|| format!(
+                    "the saved key was entered for {}, not for {}: enter it again, or save the base URL with keepKey to send it there",
+                    settings.provider(&provider.key).and_then(|p| p.key_host.clone()).unwrap_or_default(),
+                    crate::engine::providers::url::key_host(&provider.base_url).unwrap_or_default(),
+                )),
                 "signupUrl": provider.signup_url,
                 "pingIntervalMinutes": settings.ping_interval(&provider.key).as_secs_f64() / 60.0,
                 "priority": provider.priority,

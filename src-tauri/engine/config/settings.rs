@@ -201,6 +201,18 @@ pub struct ProviderSettings {
     /// How the provider's rows finish a cut answer (`prefill`, `prefix-flag`,
     /// `vllm-continue`, `restart`), overriding the catalog's word.
     pub continuation: Option<crate::engine::providers::ContinueMode>,
+    /// The `host:port` the stored key was entered for; the key is not sent anywhere else.
+    pub key_host: Option<String>,
+}
+
+impl ProviderSettings {
+    /// Whether the key bound by `keyHost` may go to `base_url` (always, when nothing is bound).
+    pub fn key_bound_elsewhere(&self, base_url: &str) -> bool {
+        self.key_host.as_deref().is_some_and(|bound| {
+            crate::engine::providers::url::key_host(base_url)
+                .is_none_or(|host| !host.eq_ignore_ascii_case(bound))
+        })
+    }
 }
 
 /// Per-upstream time limits, in milliseconds in the file.

@@ -187,6 +187,7 @@ pub fn configured_provider(
         SpecAuth::LocalOptional if is_loopback_url(&base_url) => AuthMode::Optional,
         SpecAuth::LocalOptional => AuthMode::Required,
     };
+    let key_withheld = stored.key_bound_elsewhere(&base_url);
     Provider {
         key: spec.key.clone(),
         name: spec.name.clone(),
@@ -201,6 +202,7 @@ pub fn configured_provider(
         flavor: spec.flavor,
         quota_check: spec.quota_check,
         continuation: stored.continuation.unwrap_or(spec.continuation),
+        key_withheld,
         parsed_chat_url: std::sync::OnceLock::new(),
         signup_url: spec.signup_url.clone(),
         api_key_env: spec.api_key_env.clone(),

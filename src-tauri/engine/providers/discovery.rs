@@ -108,6 +108,8 @@ pub async fn discover(
     key: Option<&SecretString>,
     identity: &ClientIdentity,
 ) -> Result<Vec<DiscoveredModel>, DiscoveryError> {
+    // A key bound to another host is not sent where the provider points now.
+    let key = key.filter(|_| provider.may_send_key());
     let models = match provider.discovery {
         DiscoveryKind::None => return Ok(Vec::new()),
         DiscoveryKind::OllamaTags => return fetch_ollama(http, provider, key).await,

@@ -52,6 +52,7 @@ pub fn openai_compatible_endpoints(settings: &Settings, env: &EnvOverrides) -> V
                     enabled: stored.enabled.unwrap_or(true),
                     priority: stored.priority.unwrap_or(0),
                     continuation: stored.continuation.unwrap_or(ContinueMode::Prefill),
+                    key_withheld: stored.key_bound_elsewhere(&normalize_base_url(&base)),
                     discovery: if stored.discover_models.unwrap_or(true) {
                         DiscoveryKind::OpenaiModels
                     } else {

@@ -134,6 +134,9 @@ pub struct Provider {
     pub quota_check: Option<QuotaCheck>,
     /// How this provider's rows finish another row's cut answer, unless a row says otherwise.
     pub continuation: ContinueMode,
+    /// The stored key was entered for another host than `base_url` points at now: it is not
+    /// sent until the user enters it again or confirms the move (`keyHost` in the config).
+    pub key_withheld: bool,
     /// `chat_url()` parsed once (URL parsing with IDNA showed in the flame graph), with the
     /// base URL it was parsed from.
     pub parsed_chat_url: std::sync::OnceLock<(String, reqwest::Url)>,
@@ -160,6 +163,7 @@ impl Provider {
             quota_check: None,
             // An endpoint the user added: try a plain prefill and learn from its answers.
             continuation: ContinueMode::Prefill,
+            key_withheld: false,
             parsed_chat_url: std::sync::OnceLock::new(),
         }
     }
@@ -169,6 +173,11 @@ impl Provider {
             Flavor::Kiro => self.base_url.clone(),
             _ => format!("{}/chat/completions", self.base_url),
         }
+    }
+
+    /// Whether a stored key may be sent to where this provider points now.
+    pub fn may_send_key(&self) -> bool {
+        !self.key_withheld
     }
 
     /// The chat endpoint as a parsed URL, parsed once per provider.

@@ -34,6 +34,15 @@ fn is_version_segment(segment: &str) -> bool {
         && rest.chars().all(|c| c.is_ascii_alphanumeric())
 }
 
+/// The `host:port` a URL points at (the port its scheme implies when none is written), the
+/// thing a stored key is bound to. `None` for text that is not a URL.
+pub fn key_host(url: &str) -> Option<String> {
+    let parsed = ::url::Url::parse(url.trim()).ok()?;
+    let host = parsed.host_str()?.to_ascii_lowercase();
+    let port = parsed.port_or_known_default()?;
+    Some(format!("{host}:{port}"))
+}
+
 /// True when the URL's host is this machine (local Ollama needs no key).
 pub fn is_loopback_url(url: &str) -> bool {
     let after_scheme = url.split("://").nth(1).unwrap_or(url);
@@ -49,6 +58,23 @@ pub fn is_loopback_url(url: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_is_bound_to_host_and_port() {
+        assert_eq!(
+            key_host("https://api.groq.com/openai/v1").as_deref(),
+            Some("api.groq.com:443")
+        );
+        assert_eq!(
+            key_host("http://127.0.0.1:9999/v1").as_deref(),
+            Some("127.0.0.1:9999")
+        );
+        assert_eq!(
+            key_host("HTTP://LocalHost/v1").as_deref(),
+            Some("localhost:80")
+        );
+        assert_eq!(key_host("not a url"), None);
+    }
 
     #[test]
     fn normalises_the_forms_users_paste() {

@@ -58,7 +58,7 @@ pub fn plan_request(
                 return answer;
             }
         }
-        let answer = state.credentials.has_key(settings, &provider.key);
+        let answer = provider.may_send_key() && state.credentials.has_key(settings, &provider.key);
         last_answer.set(Some((this, answer)));
         answer
     };

@@ -65,8 +65,12 @@ pub enum Reply {
     },
 }
 
-/// Sends one request through the row's adapter.
-pub async fn send(call: Call<'_>) -> Result<Reply, Failure> {
+/// Sends one request through the row's adapter. A key bound to another host than the row's
+/// provider points at now is never sent.
+pub async fn send(mut call: Call<'_>) -> Result<Reply, Failure> {
+    if !call.row.provider.may_send_key() {
+        call.key = None;
+    }
     match call.row.provider.flavor {
         Flavor::Kiro => kiro::send(call).await,
         Flavor::Standard | Flavor::OpenCode => openai::send(call).await,
@@ -81,6 +85,9 @@ pub async fn account_quota(
     provider: &Provider,
     key: &SecretString,
 ) -> Option<RateLimitInfo> {
+    if !provider.may_send_key() {
+        return None;
+    }
     match provider.quota_check? {
         QuotaCheck::OpenrouterKey => {
             let now_unix = crate::engine::requestlog::unix_ms() / 1000;
