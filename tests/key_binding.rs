@@ -48,6 +48,17 @@ async fn groq_view(router: &TestRouter) -> Value {
         .clone()
 }
 
+/// Waits until groq's stored key may be sent again.
+async fn wait_for_key_released(router: &TestRouter) {
+    for _ in 0..200 {
+        if groq_view(router).await["keyWithheld"].is_null() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the key stayed withheld");
+}
+
 /// Waits until the catalog serves groq from `base`.
 async fn wait_for_base(router: &TestRouter, base: &str) -> Value {
     for _ in 0..200 {
@@ -109,12 +120,7 @@ async fn a_repointed_provider_does_not_get_the_key_until_the_move_is_confirmed()
     )
     .await;
     assert_eq!(status, 200);
-    for _ in 0..200 {
-        if groq_view(&router).await["keyWithheld"].is_null() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_for_key_released(&router).await;
     let response = router
         .chat(user_message("groq/openai/gpt-oss-120b", false))
         .await;
@@ -151,12 +157,7 @@ async fn a_key_entered_again_is_bound_to_the_new_host() {
     wait_for_base(&router, &listener.base_url()).await;
     let (status, _) = put(&router, "/api/providers/groq/key", json!({"apiKey": KEY})).await;
     assert_eq!(status, 200);
-    for _ in 0..200 {
-        if groq_view(&router).await["keyWithheld"].is_null() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_for_key_released(&router).await;
     let response = router
         .chat(user_message("groq/openai/gpt-oss-120b", false))
         .await;

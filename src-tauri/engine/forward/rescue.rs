@@ -111,22 +111,6 @@ impl Rescue {
                         });
                     }
                     Ok(Reply::Refused { status, body, .. })
-                        if mode.is_prefill() && refuses_prefill(&body) =>
-                    {
-                        // The row does not take an assistant message last: it restarts.
-                        let message = upstream::error_message_from_body(&body);
-                        log.push(continuation_log(
-                            &row,
-                            Some(status.as_u16()),
-                            started,
-                            mode,
-                            Some(message),
-                        ));
-                        tracing::info!(target: "modelrelay::route", row = %row.row_id(), "the row refuses a prefill; it continues by restart from now on");
-                        health.learn_continuation(&row, ContinueMode::Restart);
-                        mode = ContinueMode::Restart;
-                    }
-                    Ok(Reply::Refused { status, body, .. })
                     | Ok(Reply::Whole { status, body, .. }) => {
                         let message = upstream::error_message_from_body(&body);
                         log.push(continuation_log(
@@ -136,7 +120,13 @@ impl Rescue {
                             mode,
                             Some(message),
                         ));
-                        break;
+                        if !(mode.is_prefill() && refuses_prefill(&body)) {
+                            break;
+                        }
+                        // The row does not take an assistant message last: it restarts.
+                        tracing::info!(target: "modelrelay::route", row = %row.row_id(), "the row refuses a prefill; it continues by restart from now on");
+                        health.learn_continuation(&row, ContinueMode::Restart);
+                        mode = ContinueMode::Restart;
                     }
                     Err(failure) => {
                         record_failure(&self.context, &row, &failure);

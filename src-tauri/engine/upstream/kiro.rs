@@ -14,7 +14,6 @@ use serde_json::Value;
 use tokio::time::{timeout_at, Instant};
 
 use crate::engine::health::RateLimitInfo;
-use crate::engine::providers::describe_http_error;
 use crate::engine::providers::headers::provider_headers;
 use crate::engine::providers::kiro::auth::AuthError;
 use crate::engine::providers::kiro::eventstream::{FrameDecoder, FrameError};
@@ -24,7 +23,10 @@ use crate::engine::providers::kiro::response::{
 };
 
 use super::failure::FailureKind;
-use super::transport::{rate_of, read_whole, send_until, sort_answer, UpstreamBody};
+use super::transport::{
+    ended_before_first_chunk, no_first_chunk, rate_of, read_whole, send_until, sort_answer,
+    UpstreamBody,
+};
 use super::{Call, Failure, Reply};
 
 pub async fn send(call: Call<'_>) -> Result<Reply, Failure> {
@@ -116,24 +118,9 @@ async fn stream(
     rate: RateLimitInfo,
 ) -> Result<Reply, Failure> {
     let first = match timeout_at(deadline, events.next()).await {
-        Err(_) => {
-            return Err(Failure::new(
-                FailureKind::FirstByteTimeout,
-                format!("no first chunk within {} ms", budget.as_millis()),
-            ))
-        }
-        Ok(None) => {
-            return Err(Failure::new(
-                FailureKind::BrokenBeforeFirstChunk,
-                "the stream ended before its first chunk",
-            ))
-        }
-        Ok(Some(Step::Transport(error))) => {
-            return Err(Failure::new(
-                FailureKind::BrokenBeforeFirstChunk,
-                describe_http_error(&error),
-            ))
-        }
+        Err(_) => return Err(no_first_chunk(budget)),
+        Ok(None) => return Err(ended_before_first_chunk(None)),
+        Ok(Some(Step::Transport(error))) => return Err(ended_before_first_chunk(Some(&error))),
         Ok(Some(Step::Fail(message))) => {
             return Err(Failure::new(FailureKind::Status(502), message))
         }

@@ -89,6 +89,25 @@ pub async fn sort_answer(
     }
 }
 
+/// No first chunk arrived within the attempt's `budget`.
+pub fn no_first_chunk(budget: Duration) -> Failure {
+    Failure::new(
+        FailureKind::FirstByteTimeout,
+        format!("no first chunk within {} ms", budget.as_millis()),
+    )
+}
+
+/// The stream ended, or broke (`error`), before its first chunk.
+pub fn ended_before_first_chunk(error: Option<&reqwest::Error>) -> Failure {
+    Failure::new(
+        FailureKind::BrokenBeforeFirstChunk,
+        error.map_or_else(
+            || "the stream ended before its first chunk".to_string(),
+            describe_http_error,
+        ),
+    )
+}
+
 /// Waits until `deadline` for the first non-empty chunk of a stream.
 pub async fn first_chunk(
     rest: &mut UpstreamBody,
@@ -97,24 +116,9 @@ pub async fn first_chunk(
 ) -> Result<Bytes, Failure> {
     loop {
         match timeout_at(deadline, rest.next()).await {
-            Err(_) => {
-                return Err(Failure::new(
-                    FailureKind::FirstByteTimeout,
-                    format!("no first chunk within {} ms", budget.as_millis()),
-                ))
-            }
-            Ok(None) => {
-                return Err(Failure::new(
-                    FailureKind::BrokenBeforeFirstChunk,
-                    "the stream ended before its first chunk",
-                ))
-            }
-            Ok(Some(Err(error))) => {
-                return Err(Failure::new(
-                    FailureKind::BrokenBeforeFirstChunk,
-                    describe_http_error(&error),
-                ))
-            }
+            Err(_) => return Err(no_first_chunk(budget)),
+            Ok(None) => return Err(ended_before_first_chunk(None)),
+            Ok(Some(Err(error))) => return Err(ended_before_first_chunk(Some(&error))),
             Ok(Some(Ok(chunk))) if chunk.is_empty() => continue,
             Ok(Some(Ok(first))) => return Ok(first),
         }
