@@ -16,6 +16,7 @@ use crate::engine::health::scoring::ttft_budget;
 use crate::engine::health::{
     AttemptReport, AttemptResult, HealthBook, RateLimitInfo, SampleSource,
 };
+use crate::engine::providers::headers::header_pair;
 use crate::engine::providers::ModelRow;
 use crate::engine::requestlog::{AttemptLog, LogEntry, RequestLog};
 use crate::engine::routing::Candidate;
@@ -132,12 +133,7 @@ impl Routed {
             (ATTEMPTS_HEADER, &self.attempts.to_string()),
         ]
         .into_iter()
-        .filter_map(|(name, value)| {
-            Some((
-                HeaderName::from_static(name),
-                HeaderValue::from_str(value).ok()?,
-            ))
-        })
+        .filter_map(header_pair)
         .collect()
     }
 }
@@ -158,18 +154,21 @@ pub async fn forward_chat(
             let rescue = Rescue::new(context.clone(), request, rest, deadline);
             Ok(settle(context, row, reply, started, trace, rescue))
         }
-        Err(error) => {
-            context.state.log.push(trace.finish(Ending {
-                status: error.status_code().as_u16(),
-                row: None,
-                outcome: "failed",
-                error: Some(error.to_string()),
-                ttft: None,
-                tokens: None,
-            }));
-            Err(error)
-        }
+        Err(error) => Err(log_failure(&context.state.log, trace, error)),
     }
+}
+
+/// Logs a request that ended with the router's own error, and passes the error on.
+pub(super) fn log_failure(log: &RequestLog, trace: Trace, error: ApiError) -> ApiError {
+    log.push(trace.finish(Ending {
+        status: error.status_code().as_u16(),
+        row: None,
+        outcome: "failed",
+        error: Some(error.to_string()),
+        ttft: None,
+        tokens: None,
+    }));
+    error
 }
 
 pub(super) fn attempt_log(

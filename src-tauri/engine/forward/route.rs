@@ -14,7 +14,7 @@ use crate::engine::health::Window;
 use crate::engine::routing::{parse_selector, plan_request, resolve_rows, Plan, SkipReason};
 use crate::engine::state::AppState;
 
-use super::executor::{forward_chat, Ending, ForwardContext, Routed, Trace};
+use super::executor::{forward_chat, log_failure, ForwardContext, Routed, Trace};
 use super::policy;
 use super::request::ChatRequest;
 
@@ -97,15 +97,7 @@ pub fn serves_model(state: &AppState, model: &str) -> bool {
 
 /// Logs a request the router refused before trying any row, and passes the error on.
 fn log_refusal(state: &AppState, trace: Trace, error: ApiError) -> ApiError {
-    state.log.push(trace.finish(Ending {
-        status: error.status_code().as_u16(),
-        row: None,
-        outcome: "failed",
-        error: Some(error.to_string()),
-        ttft: None,
-        tokens: None,
-    }));
-    error
+    log_failure(&state.log, trace, error)
 }
 
 /// "in 45 s", "in 12 min", "in 3 h 5 min".

@@ -47,15 +47,18 @@ pub fn provider_headers(
                 ("x-opencode-client", "cli"),
             ]
             .into_iter()
-            .filter_map(|(name, value)| {
-                Some((
-                    HeaderName::from_static(name),
-                    HeaderValue::from_str(value).ok()?,
-                ))
-            })
+            .filter_map(header_pair)
             .collect()
         }
     }
+}
+
+/// A header from a static name and a value; `None` when the value cannot be a header value.
+pub fn header_pair((name, value): (&'static str, &str)) -> Option<(HeaderName, HeaderValue)> {
+    Some((
+        HeaderName::from_static(name),
+        HeaderValue::from_str(value).ok()?,
+    ))
 }
 
 #[cfg(test)]

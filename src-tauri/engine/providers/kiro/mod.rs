@@ -47,11 +47,6 @@ pub fn sdk_headers() -> Vec<(HeaderName, HeaderValue)> {
         ("anthropic-beta", "prompt-caching-2024-07-31"),
     ]
     .into_iter()
-    .filter_map(|(name, value)| {
-        Some((
-            HeaderName::from_static(name),
-            HeaderValue::from_str(value).ok()?,
-        ))
-    })
+    .filter_map(super::headers::header_pair)
     .collect()
 }
