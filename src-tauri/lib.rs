@@ -41,7 +41,8 @@
 //! 5. State is injected (`AppState`), never global; every background task is spawned on
 //!    `AppState::tasks` (never `tokio::spawn`, which clippy refuses), and `RunningEngine`'s
 //!    shutdown cancels, closes and waits for them within its grace period.
-//! 6. A config file that cannot be parsed is never overwritten; saves are atomic.
+//! 6. A config file that cannot be parsed, or is read-only, is never overwritten; saves are
+//!    atomic, apply the change to the file as it is on disk, and write through symlinks.
 
 pub mod cli;
 #[cfg(feature = "desktop")]

@@ -205,6 +205,7 @@ pub async fn start(options: EngineOptions) -> Result<RunningEngine, StartError> 
     });
     state.spawn(catalog.run(shutdown.clone()));
     state.spawn(Prober::new(state.clone()).run(shutdown.clone()));
+    state.spawn(crate::engine::config::watch_file(state.config.clone()));
     tracing::info!("modelrelay listening on http://{addr}");
     Ok(RunningEngine {
         addr,

@@ -44,6 +44,10 @@ fn saved(result: Result<(), ConfigError>) -> Result<(), ApiError> {
             message,
             param: None,
         },
+        // The file on disk stands in the way (hand-broken or read-only): the user decides.
+        ConfigError::Corrupt { .. }
+        | ConfigError::NotAnObject { .. }
+        | ConfigError::ReadOnly { .. } => ApiError::Conflict(error.to_string()),
         other => ApiError::Storage(other.to_string()),
     })
 }

@@ -13,17 +13,19 @@ use super::settings::Settings;
 pub enum ConfigError {
     #[error("cannot read the config file `{path}`: {source}")]
     Unreadable { path: PathBuf, source: io::Error },
-    #[error("the config file `{path}` is not valid: {message} at line {line}, column {column}; fix or move the file (it was left untouched)")]
+    #[error("the config file `{path}` is not valid: {message} at line {line}, column {column}; fix it or remove it (it was left untouched)")]
     Corrupt {
         path: PathBuf,
         message: String,
         line: usize,
         column: usize,
     },
-    #[error("the config file `{path}` must hold a JSON object at the top level; fix or move the file (it was left untouched)")]
+    #[error("the config file `{path}` must hold a JSON object at the top level; fix it or remove it (it was left untouched)")]
     NotAnObject { path: PathBuf },
     #[error("cannot save the config file `{path}`: {source}")]
     Unwritable { path: PathBuf, source: io::Error },
+    #[error("the config file `{path}` is read-only, so this change was not saved; make it writable (`chmod u+w`) to change settings from modelrelay, or edit it by hand (it was left untouched)")]
+    ReadOnly { path: PathBuf },
     #[error("the config change is not valid: {0}")]
     InvalidChange(String),
 }
@@ -102,6 +104,17 @@ impl ConfigFile {
         })
     }
 
+    /// Reads the file again after an edit made outside the engine. A valid edit replaces this
+    /// value (`true` when anything changed); on an error this value stays as it was.
+    pub fn reload(&mut self) -> Result<bool, ConfigError> {
+        let fresh = Self::load(&self.path)?;
+        if fresh.raw == self.raw {
+            return Ok(false);
+        }
+        *self = fresh;
+        Ok(true)
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -115,13 +128,15 @@ impl ConfigFile {
         &self.raw
     }
 
-    /// Applies `change` to the JSON document, checks that it still reads as settings, and
-    /// saves it atomically. On any error the file and this value stay as they were.
+    /// Applies `change` to the JSON document on disk, checks that it still reads as settings,
+    /// and saves it atomically. The file is read again first, so edits typed into it since it
+    /// was loaded are kept, and a file that no longer parses is refused. On any error the file
+    /// and this value stay as they were.
     pub fn update(
         &mut self,
         change: impl FnOnce(&mut Map<String, Value>),
     ) -> Result<(), ConfigError> {
-        let mut raw = self.raw.clone();
+        let mut raw = Self::load(&self.path)?.raw;
         change(&mut raw);
         let settings = Settings::from_json(&raw)
             .map_err(|error| ConfigError::InvalidChange(error.to_string()))?;
@@ -161,14 +176,44 @@ fn migrate_legacy_openai_compatible(raw: &mut Map<String, Value>) {
     }
 }
 
-/// Temp file in the same directory, fsync, rename over the target, fsync the directory.
-/// The temp file is created with mode 0600, so the config never becomes world-readable.
+/// The file a save must replace: `path` itself, or the end of its chain of symlinks, so that
+/// a linked config stays a link and its target gets the change. A dangling link names the
+/// file to create.
+pub(crate) fn link_target(path: &Path) -> io::Result<PathBuf> {
+    let mut current = path.to_path_buf();
+    // The usual limit of the OS, so a loop of links ends with an error.
+    for _ in 0..40 {
+        match fs::symlink_metadata(&current) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let link = fs::read_link(&current)?;
+                current = match current.parent() {
+                    Some(parent) => parent.join(link),
+                    None => link,
+                };
+            }
+            Ok(_) => return Ok(current),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(current),
+            Err(error) => return Err(error),
+        }
+    }
+    Err(io::Error::other("too many levels of symbolic links"))
+}
+
+/// Temp file beside the target, fsync, rename over the target, fsync the directory. A symlink
+/// is written through to its target; a read-only target is refused, not replaced. The temp
+/// file is created with mode 0600, so the config never becomes world-readable.
 pub(crate) fn write_atomically(path: &Path, raw: &Map<String, Value>) -> Result<(), ConfigError> {
     let unwritable = |source: io::Error| ConfigError::Unwritable {
         path: path.to_path_buf(),
         source,
     };
-    let directory = match path.parent() {
+    let target = link_target(path).map_err(unwritable)?;
+    // A rename would replace a read-only file (the directory is what is writable), so the
+    // file's own permission is checked: the user set it to keep the file as it is.
+    if fs::metadata(&target).is_ok_and(|meta| meta.permissions().readonly()) {
+        return Err(ConfigError::ReadOnly { path: target });
+    }
+    let directory = match target.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
         _ => PathBuf::from("."),
     };
@@ -183,7 +228,7 @@ pub(crate) fn write_atomically(path: &Path, raw: &Map<String, Value>) -> Result<
         .map_err(unwritable)?;
     temp.write_all(&bytes).map_err(unwritable)?;
     temp.as_file().sync_all().map_err(unwritable)?;
-    temp.persist(path)
+    temp.persist(&target)
         .map_err(|error| unwritable(error.error))?;
     if let Ok(dir) = fs::File::open(&directory) {
         // Best effort: not every platform can fsync a directory.
@@ -284,6 +329,108 @@ mod tests {
         config.update(|_| {}).unwrap();
         let mode = fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn an_update_keeps_what_was_typed_into_the_file_since_it_was_loaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(&dir, r#"{"bannedModels": []}"#);
+        let mut config = ConfigFile::load(&path).unwrap();
+        fs::write(
+            &path,
+            r#"{"bannedModels": [], "handEdit": 1, "providers": {"groq": {"enabled": false}}}"#,
+        )
+        .unwrap();
+        config
+            .update(|raw| {
+                raw.insert("pinningMode".into(), json!("exact"));
+            })
+            .unwrap();
+        let saved: Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        assert_eq!(saved["handEdit"], json!(1));
+        assert_eq!(saved["providers"]["groq"]["enabled"], json!(false));
+        assert_eq!(saved["pinningMode"], json!("exact"));
+        assert_eq!(config.raw()["handEdit"], json!(1));
+    }
+
+    #[test]
+    fn an_update_is_refused_when_the_file_no_longer_parses() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(&dir, r#"{"bannedModels": []}"#);
+        let mut config = ConfigFile::load(&path).unwrap();
+        fs::write(&path, "{\"bannedModels\": [,").unwrap();
+        let error = config
+            .update(|raw| {
+                raw.insert("pinningMode".into(), json!("exact"));
+            })
+            .unwrap_err();
+        assert!(matches!(error, ConfigError::Corrupt { .. }), "{error}");
+        let message = error.to_string();
+        assert!(message.contains("config.json") && message.contains("fix it or remove it"));
+        assert_eq!(fs::read_to_string(&path).unwrap(), "{\"bannedModels\": [,");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_read_only_file_is_refused_and_left_untouched() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let original = r#"{"bannedModels": ["a"]}"#;
+        let path = write(&dir, original);
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o444)).unwrap();
+        let mut config = ConfigFile::load(&path).unwrap();
+        let error = config.update(|raw| {
+            raw.insert("bannedModels".into(), json!([]));
+        });
+        let error = error.unwrap_err();
+        assert!(matches!(error, ConfigError::ReadOnly { .. }), "{error}");
+        assert!(error.to_string().contains("config.json"), "{error}");
+        assert_eq!(fs::read_to_string(&path).unwrap(), original);
+        let mode = fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o444);
+        assert_eq!(config.settings().banned_models, vec!["a".to_string()]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_save_writes_through_a_symlink_to_its_target() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("dotfiles")).unwrap();
+        let target = dir.path().join("dotfiles").join("real.json");
+        fs::write(&target, r#"{"bannedModels": []}"#).unwrap();
+        let link = dir.path().join("config.json");
+        std::os::unix::fs::symlink("dotfiles/real.json", &link).unwrap();
+        let mut config = ConfigFile::load(&link).unwrap();
+        config
+            .update(|raw| {
+                raw.insert("bannedModels".into(), json!(["b"]));
+            })
+            .unwrap();
+        assert!(fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        let saved: Value = serde_json::from_slice(&fs::read(&target).unwrap()).unwrap();
+        assert_eq!(saved["bannedModels"], json!(["b"]));
+        let leftovers: Vec<_> = fs::read_dir(dir.path().join("dotfiles"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(leftovers, ["real.json"]);
+    }
+
+    #[test]
+    fn a_reload_picks_up_a_valid_edit_and_keeps_the_old_value_on_a_broken_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(&dir, r#"{"bannedModels": []}"#);
+        let mut config = ConfigFile::load(&path).unwrap();
+        assert!(!config.reload().unwrap(), "nothing changed yet");
+        fs::write(&path, r#"{"bannedModels": ["x"]}"#).unwrap();
+        assert!(config.reload().unwrap());
+        assert_eq!(config.settings().banned_models, vec!["x".to_string()]);
+        fs::write(&path, "{").unwrap();
+        assert!(config.reload().is_err());
+        assert_eq!(config.settings().banned_models, vec!["x".to_string()]);
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The live config: the file plus a `watch` channel that tells the engine when settings change.
+//! The live config: the file plus a `watch` channel that tells the engine when settings change,
+//! whether the change came through the engine or was typed into the file.
 
 use std::sync::{Arc, Mutex};
 
@@ -37,13 +38,26 @@ impl ConfigStore {
         self.settings.borrow().clone()
     }
 
-    /// Saves a change atomically and publishes the new settings; on error nothing changes.
+    /// Applies a change to the file as it is on disk, saves it atomically and publishes the new
+    /// settings (hand edits included); on error nothing changes.
     pub fn update(&self, change: impl FnOnce(&mut Map<String, Value>)) -> Result<(), ConfigError> {
         let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
         file.update(change)?;
         self.settings
             .send_replace(Arc::new(file.settings().clone()));
         Ok(())
+    }
+
+    /// Loads the file again after it was edited outside the engine and publishes a valid edit;
+    /// `Ok(false)` when the file holds what the engine last read or wrote (its own saves).
+    pub fn reload(&self) -> Result<bool, ConfigError> {
+        let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        let changed = file.reload()?;
+        if changed {
+            self.settings
+                .send_replace(Arc::new(file.settings().clone()));
+        }
+        Ok(changed)
     }
 
     /// A copy of the document as saved (contains secrets: for export and tests only).

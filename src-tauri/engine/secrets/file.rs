@@ -1,4 +1,5 @@
-//! The fallback `SecretStore`: a JSON file readable only by the user, written atomically.
+//! The fallback `SecretStore`: a JSON file readable only by the user, written atomically. A
+//! file that others can read is made private before a key is read from it, or refused.
 
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -34,7 +35,41 @@ impl FileStore {
         }
     }
 
+    /// A key file made by hand or by an older version may be readable by others: its mode
+    /// becomes 0600 (logged, so the fix is seen once), or nothing is read from it.
+    #[cfg(unix)]
+    fn make_private(&self) -> Result<(), SecretError> {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = match std::fs::metadata(&self.path) {
+            Ok(meta) => meta.permissions().mode() & 0o777,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(error) => return Err(self.error(error)),
+        };
+        if mode & 0o077 == 0 {
+            return Ok(());
+        }
+        std::fs::set_permissions(&self.path, std::fs::Permissions::from_mode(0o600)).map_err(
+            |error| {
+                self.error(format!(
+                    "other users can read it (mode {mode:o}) and it could not be made private \
+                     ({error}); run `chmod 600` on it, or remove it and set your keys again"
+                ))
+            },
+        )?;
+        tracing::warn!(
+            "the key file `{}` was readable by other users (mode {mode:o}); it is now readable only by you (mode 600)",
+            self.path.display()
+        );
+        Ok(())
+    }
+
+    #[cfg(not(unix))]
+    fn make_private(&self) -> Result<(), SecretError> {
+        Ok(())
+    }
+
     fn read(&self) -> Result<Map<String, Value>, SecretError> {
+        self.make_private()?;
         match std::fs::read(&self.path) {
             Ok(bytes) => match serde_json::from_slice(&bytes) {
                 Ok(Value::Object(map)) => Ok(map),
@@ -105,6 +140,20 @@ mod tests {
             .unwrap()
             .permissions()
             .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_world_readable_key_file_is_made_private_before_it_is_used() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys.json");
+        std::fs::write(&path, r#"{"groq": "gsk_1"}"#).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let store = FileStore::new(path.clone());
+        assert_eq!(store.get("groq").unwrap().unwrap().expose_secret(), "gsk_1");
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
     }
 
