@@ -1,0 +1,176 @@
+//! Holes at the HTTP edge (issue 13): `/v1` reachable from other web sites and under foreign
+//! host names, other loopback addresses refused on their own page, an over-limit `/api` body
+//! answered as bad JSON, an open `/v1` on a network bind, connections that never finish their
+//! headers. Each test failed before its fix.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use modelrelay::engine::config::EnvSource;
+use modelrelay::engine::secrets::MemoryStore;
+use modelrelay::engine::{self, EngineOptions, RunningEngine};
+use serde_json::{json, Value};
+use support::*;
+
+async fn router_with_upstream(extra: Value) -> (FakeUpstream, TestRouter) {
+    let fake = FakeUpstream::start().await;
+    fake.otherwise(Script::text("hi"));
+    let mut config = endpoints_config(&[("a", &fake, "m")]);
+    for (key, value) in extra.as_object().unwrap() {
+        config[key] = value.clone();
+    }
+    let router = start_router(config).await;
+    (fake, router)
+}
+
+/// A plain-text POST as any web page may send without a preflight.
+fn blind_post(router: &TestRouter) -> reqwest::RequestBuilder {
+    router
+        .client
+        .post(router.url("/v1/chat/completions"))
+        .header("content-type", "text/plain")
+        .body(user_message("m", false).to_string())
+}
+
+async fn refused(response: reqwest::Response, code: &str) {
+    assert_eq!(response.status(), 403);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert_eq!(body["error"]["type"], "permission_error", "{body}");
+}
+
+/// An engine on `bind` and port 0 with `config`.
+async fn engine_on(bind: &str, config: &str) -> (tempfile::TempDir, RunningEngine) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.json");
+    std::fs::write(&path, config).unwrap();
+    let mut options = EngineOptions::new(path);
+    options.bind = bind.parse::<IpAddr>().unwrap();
+    options.port = 0;
+    options.env = EnvSource::empty();
+    options.secret_store = Some(Arc::new(MemoryStore::new()));
+    (dir, engine::start(options).await.unwrap())
+}
+
+const OFFLINE: &str = r#"{"autoPingEnabled": false, "providers": {"opencode": {"enabled": false}, "kilocode": {"enabled": false}}}"#;
+
+#[tokio::test]
+async fn v1_refuses_a_rebound_host_name() {
+    let (fake, router) = router_with_upstream(json!({})).await;
+    let response = router
+        .client
+        .post(router.url("/v1/chat/completions"))
+        .header("host", "evil.com")
+        .json(&user_message("m", false))
+        .send()
+        .await
+        .unwrap();
+    refused(response, "forbidden_host").await;
+    let models = router
+        .client
+        .get(router.url("/v1/models"))
+        .header("host", "evil.com:7352")
+        .send()
+        .await
+        .unwrap();
+    refused(models, "forbidden_host").await;
+    let health = router
+        .client
+        .get(router.url("/health"))
+        .header("host", "evil.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200, "/health stays open");
+    assert!(fake.chat_requests().is_empty());
+}
+
+#[tokio::test]
+async fn v1_refuses_posts_from_other_web_sites() {
+    let (fake, router) = router_with_upstream(json!({})).await;
+    let foreign = blind_post(&router)
+        .header("origin", "http://evil.com")
+        .send()
+        .await
+        .unwrap();
+    refused(foreign, "cross_origin").await;
+    let marked = blind_post(&router)
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await
+        .unwrap();
+    refused(marked, "cross_origin").await;
+    assert!(fake.chat_requests().is_empty());
+
+    let agent = router.chat(user_message("m", false)).await;
+    assert_eq!(agent.status(), 200, "agents send no Origin");
+    assert!(agent.headers().get("access-control-allow-origin").is_none());
+}
+
+#[tokio::test]
+async fn an_origin_listed_in_allowed_origins_may_call_v1_with_cors() {
+    let (fake, router) =
+        router_with_upstream(json!({"allowedOrigins": ["https://app.example"]})).await;
+    let preflight = router
+        .client
+        .request(reqwest::Method::OPTIONS, router.url("/v1/chat/completions"))
+        .header("origin", "https://app.example")
+        .header("sec-fetch-site", "cross-site")
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization, content-type",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), 204);
+    assert_eq!(
+        preflight.headers()["access-control-allow-origin"],
+        "https://app.example"
+    );
+    assert_eq!(
+        preflight.headers()["access-control-allow-headers"],
+        "authorization, content-type"
+    );
+    let call = router
+        .client
+        .post(router.url("/v1/chat/completions"))
+        .header("origin", "https://app.example")
+        .header("sec-fetch-site", "cross-site")
+        .json(&user_message("m", false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(call.status(), 200);
+    assert_eq!(
+        call.headers()["access-control-allow-origin"],
+        "https://app.example"
+    );
+    assert_eq!(fake.chat_requests().len(), 1);
+    let other = blind_post(&router)
+        .header("origin", "https://other.example")
+        .send()
+        .await
+        .unwrap();
+    refused(other, "cross_origin").await;
+}
+
+#[tokio::test]
+async fn another_loopback_address_serves_its_own_page() {
+    let (_dir, engine) = engine_on("127.0.0.2", OFFLINE).await;
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let addr = engine.local_addr();
+    for path in ["/", "/api/status", "/v1/models"] {
+        let response = client
+            .get(format!("http://{addr}{path}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+    }
+    engine.shutdown().await;
+}
