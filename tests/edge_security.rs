@@ -174,3 +174,25 @@ async fn another_loopback_address_serves_its_own_page() {
     }
     engine.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_api_body_over_the_limit_is_413_in_the_openai_shape() {
+    let router = start_router(json!({"maxBodyBytes": 1000})).await;
+    let response = router
+        .client
+        .post(router.url("/api/models/ban"))
+        .json(&json!({"modelId": "x".repeat(5000)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "request_too_large", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("maxBodyBytes"),
+        "{body}"
+    );
+}
