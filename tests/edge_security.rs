@@ -196,3 +196,127 @@ async fn an_api_body_over_the_limit_is_413_in_the_openai_shape() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn a_network_bind_without_a_router_key_makes_one_and_v1_requires_it() {
+    let (_dir, engine) = engine_on("0.0.0.0", OFFLINE).await;
+    let key = engine.generated_router_key().unwrap().to_string();
+    assert!(key.len() >= 32);
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let url = format!("http://127.0.0.1:{}/v1/models", engine.local_addr().port());
+    let open = client.get(&url).send().await.unwrap();
+    assert_eq!(open.status(), 401);
+    let body: Value = open.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "invalid_api_key");
+    let keyed = client.get(&url).bearer_auth(&key).send().await.unwrap();
+    assert_eq!(keyed.status(), 200);
+    let anthropic = client
+        .get(&url)
+        .header("x-api-key", &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anthropic.status(), 200);
+    assert!(
+        !format!("{:?}", engine.state().access).contains(&key),
+        "the key never reaches a log through Debug"
+    );
+    engine.shutdown().await;
+
+    let (_dir, engine) = engine_on(
+        "0.0.0.0",
+        r#"{"routerApiKey": "rk-0123456789", "autoPingEnabled": false, "providers": {"opencode": {"enabled": false}, "kilocode": {"enabled": false}}}"#,
+    )
+    .await;
+    assert_eq!(
+        engine.generated_router_key(),
+        None,
+        "a configured key is used"
+    );
+    engine.shutdown().await;
+
+    let (_dir, engine) = engine_on("127.0.0.1", OFFLINE).await;
+    assert_eq!(
+        engine.generated_router_key(),
+        None,
+        "loopback stays keyless"
+    );
+    engine.shutdown().await;
+}
+
+#[test]
+fn the_cli_prints_the_generated_router_key_once_with_how_to_use_it() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::{Command, Stdio};
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("c.json");
+    std::fs::write(&config, OFFLINE).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_modelrelay"))
+        .args([
+            "--port",
+            &port.to_string(),
+            "--headless",
+            "--bind",
+            "0.0.0.0",
+        ])
+        .env("MODELRELAY_CONFIG", &config)
+        .env("MODELRELAY_KEY_STORE", "file")
+        .env("HOME", dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut printed = String::new();
+    let key = loop {
+        let mut line = String::new();
+        assert!(stdout.read_line(&mut line).unwrap() > 0, "{printed}");
+        printed.push_str(&line);
+        if let Some((_, rest)) = line.split_once("Authorization: Bearer ") {
+            break rest.split('`').next().unwrap().to_string();
+        }
+    };
+    assert!(
+        printed.contains(&format!("OPENAI_API_KEY={key}")),
+        "{printed}"
+    );
+    let ask = |auth: Option<&str>| {
+        use std::io::Write;
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let auth = auth.map_or(String::new(), |k| format!("Authorization: Bearer {k}\r\n"));
+        write!(
+            stream,
+            "GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{auth}Connection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut text = String::new();
+        stream.read_to_string(&mut text).unwrap();
+        text
+    };
+    assert!(ask(None).starts_with("HTTP/1.1 401"));
+    assert!(ask(Some(&key)).starts_with("HTTP/1.1 200"));
+    assert!(Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    child.wait().unwrap();
+    assert!(!rest.contains(&key), "printed once: {rest}");
+    assert!(!stderr.contains(&key), "never logged: {stderr}");
+    assert!(stderr.contains("/v1"), "the warning names /v1: {stderr}");
+}

@@ -80,6 +80,15 @@ impl AccessPolicy {
     }
 }
 
+/// A fresh random token (64 hex digits) for the admin interface or `/v1`.
+pub fn new_token() -> String {
+    format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
 /// `allowedOrigins` entries match an `Origin` without regard to case or a trailing `/`.
 fn listed(origin: &str, allowed: &[String]) -> bool {
     allowed.iter().any(|entry| {

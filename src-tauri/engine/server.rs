@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::engine::access::AccessPolicy;
+use crate::engine::access::{new_token, AccessPolicy};
 use crate::engine::catalog::CatalogService;
 use crate::engine::config::{ConfigError, ConfigFile, ConfigStore, EnvOverrides, EnvSource};
 use crate::engine::credentials::Credentials;
@@ -89,6 +89,7 @@ pub struct RunningEngine {
     /// The HTTP server, also in `AppState::tasks`; kept to cut it off after the grace period.
     server: JoinHandle<()>,
     grace: Duration,
+    router_key_generated: bool,
 }
 
 pub async fn start(options: EngineOptions) -> Result<RunningEngine, StartError> {
@@ -159,14 +160,12 @@ pub async fn start(options: EngineOptions) -> Result<RunningEngine, StartError> 
             .admin_token
             .clone()
             .filter(|t| !t.trim().is_empty())
-            .unwrap_or_else(|| {
-                format!(
-                    "{}{}",
-                    uuid::Uuid::new_v4().simple(),
-                    uuid::Uuid::new_v4().simple()
-                )
-            })
+            .unwrap_or_else(new_token)
     });
+    // And /v1 needs a key: `routerApiKey`, or one made now that the CLI prints once.
+    let configured_key = settings.router_api_key.clone().filter(|k| !k.is_empty());
+    let router_key_generated = !addr.ip().is_loopback() && configured_key.is_none();
+    let router_key = (!addr.ip().is_loopback()).then(|| configured_key.unwrap_or_else(new_token));
     let state = Arc::new(AppState {
         config,
         catalog: catalog.clone(),
@@ -183,7 +182,10 @@ pub async fn start(options: EngineOptions) -> Result<RunningEngine, StartError> 
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
         bind: addr,
-        access: AccessPolicy::for_bind(addr, admin_token.clone()),
+        access: AccessPolicy {
+            router_key,
+            ..AccessPolicy::for_bind(addr, admin_token.clone())
+        },
         builtin,
         shutdown: shutdown.clone(),
         tasks: TaskTracker::new(),
@@ -212,6 +214,7 @@ pub async fn start(options: EngineOptions) -> Result<RunningEngine, StartError> 
         shutdown,
         server,
         grace: options.shutdown_grace,
+        router_key_generated,
     })
 }
 
@@ -231,6 +234,16 @@ impl RunningEngine {
             Some(token) => format!("{base}?token={token}"),
             None => base,
         }
+    }
+
+    /// The key `/v1` requires when it was made at this start (network bind, no `routerApiKey`);
+    /// the CLI prints it once.
+    pub fn generated_router_key(&self) -> Option<&str> {
+        self.state
+            .access
+            .router_key
+            .as_deref()
+            .filter(|_| self.router_key_generated)
     }
 
     /// Cancelling this token starts a graceful shutdown.

@@ -156,14 +156,16 @@ pub async fn require_json(request: Request, next: Next) -> Response {
     next.run(request).await
 }
 
-/// `/v1` requires `routerApiKey` as a bearer token when the config sets one.
+/// `/v1` requires `routerApiKey` as a bearer token when the config sets one, and on a network
+/// bind always (the key made at startup when the config has none).
 pub async fn guard_router(
     State(state): State<Arc<AppState>>,
     request: Request,
     next: Next,
 ) -> Response {
     let settings = state.config.settings();
-    if let Some(expected) = settings.router_api_key.as_deref().filter(|k| !k.is_empty()) {
+    let configured = settings.router_api_key.as_deref().filter(|k| !k.is_empty());
+    if let Some(expected) = configured.or(state.access.router_key.as_deref()) {
         // Anthropic clients send the key as `x-api-key`.
         let token = bearer(request.headers()).or_else(|| {
             request
