@@ -10,6 +10,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use modelrelay::engine::config::EnvSource;
+use modelrelay::engine::http::connections::ConnectionLimits;
 use modelrelay::engine::secrets::MemoryStore;
 use modelrelay::engine::{self, EngineOptions, RunningEngine};
 use serde_json::{json, Value};
@@ -44,6 +45,14 @@ async fn refused(response: reqwest::Response, code: &str) {
 
 /// An engine on `bind` and port 0 with `config`.
 async fn engine_on(bind: &str, config: &str) -> (tempfile::TempDir, RunningEngine) {
+    engine_limited(bind, config, ConnectionLimits::default()).await
+}
+
+async fn engine_limited(
+    bind: &str,
+    config: &str,
+    limits: ConnectionLimits,
+) -> (tempfile::TempDir, RunningEngine) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.json");
     std::fs::write(&path, config).unwrap();
@@ -52,6 +61,7 @@ async fn engine_on(bind: &str, config: &str) -> (tempfile::TempDir, RunningEngin
     options.port = 0;
     options.env = EnvSource::empty();
     options.secret_store = Some(Arc::new(MemoryStore::new()));
+    options.connection_limits = limits;
     (dir, engine::start(options).await.unwrap())
 }
 
@@ -319,4 +329,59 @@ fn the_cli_prints_the_generated_router_key_once_with_how_to_use_it() {
     assert!(!rest.contains(&key), "printed once: {rest}");
     assert!(!stderr.contains(&key), "never logged: {stderr}");
     assert!(stderr.contains("/v1"), "the warning names /v1: {stderr}");
+}
+
+#[tokio::test]
+async fn slow_header_connections_are_closed_and_never_keep_health_out() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let limits = ConnectionLimits {
+        header_read: ms(1000),
+        body_read: ms(1000),
+        max_connections: 20,
+    };
+    let (_dir, engine) = engine_limited("127.0.0.1", OFFLINE, limits).await;
+    let addr = engine.local_addr();
+    let mut slow = Vec::new();
+    for _ in 0..60 {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(b"GET /health HTTP/1.1\r\nHost: 127.0")
+            .await
+            .unwrap();
+        slow.push(stream);
+    }
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(ms(800))
+        .build()
+        .unwrap();
+    for path in ["/health", "/"] {
+        let response = client
+            .get(format!("http://{addr}{path}"))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{path} did not answer at once: {e}"));
+        assert_eq!(response.status(), 200, "{path}");
+    }
+    // Every slow client is cut: by the cap (oldest first) or by the header timeout.
+    for (i, stream) in slow.iter_mut().enumerate() {
+        let mut buf = [0u8; 64];
+        let read = tokio::time::timeout(ms(3000), stream.read(&mut buf)).await;
+        assert!(
+            matches!(read, Ok(Ok(0) | Err(_))),
+            "slow connection {i} still open: {read:?}"
+        );
+    }
+
+    // An unfinished body is cut after the pause limit, too.
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(format!("POST /v1/chat/completions HTTP/1.1\r\nHost: {addr}\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{{").as_bytes())
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(ms(3000), stream.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "a stalled body kept its connection open");
+    engine.shutdown().await;
 }

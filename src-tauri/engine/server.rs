@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -19,6 +18,7 @@ use crate::engine::config::{ConfigError, ConfigFile, ConfigStore, EnvOverrides, 
 use crate::engine::credentials::Credentials;
 use crate::engine::health::HealthBook;
 use crate::engine::http;
+use crate::engine::http::connections::ConnectionLimits;
 use crate::engine::prober::Prober;
 use crate::engine::providers::builtin::{BuiltinCatalog, CatalogDataError};
 use crate::engine::providers::headers::ClientIdentity;
@@ -44,6 +44,8 @@ pub struct EngineOptions {
     pub shutdown_grace: Duration,
     /// Where API keys live; `None` picks the OS keychain, or the key file when none works.
     pub secret_store: Option<Arc<dyn SecretStore>>,
+    /// Read timeouts and the connection cap.
+    pub connection_limits: ConnectionLimits,
 }
 
 impl EngineOptions {
@@ -57,6 +59,7 @@ impl EngineOptions {
             env: EnvSource::process(),
             shutdown_grace: Duration::from_secs(5),
             secret_store: None,
+            connection_limits: ConnectionLimits::default(),
         }
     }
 }
@@ -191,20 +194,13 @@ pub async fn start(options: EngineOptions) -> Result<RunningEngine, StartError> 
         tasks: TaskTracker::new(),
     });
     let app = http::router(state.clone());
-    let serve_shutdown = shutdown.clone();
-    let listener = listener.tap_io(|tcp| {
-        // Small SSE chunks must leave at once, not wait for Nagle.
-        let _ = tcp.set_nodelay(true);
-    });
     // Not `AppState::spawn`: the server stops by itself on the token, after in-flight requests.
-    let server = state.tasks.spawn(async move {
-        let result = axum::serve(listener, app)
-            .with_graceful_shutdown(serve_shutdown.cancelled_owned())
-            .await;
-        if let Err(error) = result {
-            tracing::error!("the HTTP server stopped: {error}");
-        }
-    });
+    let server = state.tasks.spawn(http::connections::serve(
+        listener,
+        app,
+        options.connection_limits,
+        shutdown.clone(),
+    ));
     state.spawn(catalog.run(shutdown.clone()));
     state.spawn(Prober::new(state.clone()).run(shutdown.clone()));
     tracing::info!("modelrelay listening on http://{addr}");

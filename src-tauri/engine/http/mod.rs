@@ -3,6 +3,7 @@
 //! `/v1/responses` translated onto chat); `/` and `/api` are the page and its admin API.
 
 pub mod chat;
+pub mod connections;
 pub mod guard;
 mod health;
 mod messages;
