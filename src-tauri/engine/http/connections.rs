@@ -1,5 +1,5 @@
-//! Accepting connections: hyper with a header read timeout (which also ends kept-alive
-//! connections idle between requests), a pause limit while a request body arrives, and a cap on
+//! Accepting connections: a header read timeout (which also ends kept-alive connections idle
+//! between requests), a pause limit while a request body arrives, and a cap on
 //! open connections that closes the oldest one with nothing in flight, so slow or idle clients
 //! cannot keep `/health`, the page or agents out. It must not know routes: it serves the
 //! `Router` it is given.
@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::io::ErrorKind;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,7 +19,7 @@ use axum::extract::Request;
 use axum::Router;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
@@ -55,8 +55,8 @@ impl Default for ConnectionLimits {
 struct Slot {
     /// Requests whose response has not been fully sent (streams included).
     in_flight: AtomicUsize,
-    /// A request head has arrived at least once.
-    served: AtomicBool,
+    /// Request heads that have arrived.
+    requests: AtomicU64,
     close: CancellationToken,
 }
 
@@ -108,7 +108,7 @@ struct Busy(Arc<Slot>);
 impl Busy {
     fn new(slot: &Arc<Slot>) -> Self {
         slot.in_flight.fetch_add(1, Ordering::AcqRel);
-        slot.served.store(true, Ordering::Release);
+        slot.requests.fetch_add(1, Ordering::AcqRel);
         Self(slot.clone())
     }
 
@@ -130,12 +130,9 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) {
     let book = Arc::new(Book::default());
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read);
-    let builder = Arc::new(builder);
+    // No hyper timer, hence no hyper `header_read_timeout`: hyper 1.12 also runs that timer
+    // while a response is pending and cuts slow answers; `connection` keeps its own.
+    let builder = Arc::new(auto::Builder::new(TokioExecutor::new()));
     let mut connections = JoinSet::new();
     loop {
         while book.len() >= limits.max_connections.max(1) {
@@ -209,10 +206,12 @@ async fn connection(
     });
     let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
     tokio::pin!(conn);
-    // hyper's header timeout starts once HTTP/1 is chosen; this one also covers a client that
-    // never sends enough to choose (or stalls an HTTP/2 preface).
-    let first_request = tokio::time::sleep(limits.header_read);
-    tokio::pin!(first_request);
+    // With nothing in flight, a connection must start a request within one `header_read`
+    // window (two at most after a response ends): this closes slow request heads, stalled
+    // HTTP/2 prefaces and idle kept-alive connections alike.
+    let idle = tokio::time::sleep(limits.header_read);
+    tokio::pin!(idle);
+    let mut seen = 0;
     let mut draining = false;
     loop {
         tokio::select! {
@@ -223,8 +222,13 @@ async fn connection(
                 return;
             }
             () = slot.close.cancelled() => return,
-            () = &mut first_request, if !slot.served.load(Ordering::Acquire) && !draining => {
-                return;
+            () = &mut idle, if !draining => {
+                let requests = slot.requests.load(Ordering::Acquire);
+                if requests == seen && slot.in_flight.load(Ordering::Acquire) == 0 {
+                    return;
+                }
+                seen = requests;
+                idle.as_mut().reset(tokio::time::Instant::now() + limits.header_read);
             }
             () = shutdown.cancelled(), if !draining => {
                 draining = true;
