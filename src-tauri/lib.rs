@@ -6,7 +6,8 @@
 //!   - `server` starts and stops an engine (config → state → listener → background tasks,
 //!     all on `AppState::tasks`).
 //!   - `http` is the edge: routes and thin handlers; `guard` applies `access`, the pure
-//!     decision on who may use the page and `/api`.
+//!     decision on who may use the page, `/api` and `/v1`; `connections` accepts connections
+//!     with read timeouts and a cap.
 //!   - `routing` decides: the `model` selector → rows → filtered, ordered candidates.
 //!   - `forward` routes a parsed request (`route`), walks the candidates with failover
 //!     (`executor`, deciding by the pure `policy`) and returns a typed `Routed` answer whose

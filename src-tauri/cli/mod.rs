@@ -277,7 +277,7 @@ async fn dispatch(mut cli: Cli) -> Result<(), CliError> {
 pub async fn serve(cli: Cli) -> Result<(), StartError> {
     if !cli.bind.is_loopback() {
         tracing::warn!(
-            "binding to {} exposes the router to other machines; use the default 127.0.0.1 unless you mean it",
+            "binding to {} exposes the router to other machines: anyone who can reach the port and has the key can spend your provider keys through /v1; use the default 127.0.0.1 unless you mean it",
             cli.bind
         );
     }
@@ -288,6 +288,9 @@ pub async fn serve(cli: Cli) -> Result<(), StartError> {
             "The settings page and /api need a token on this address. Open: {}",
             engine.admin_url()
         ));
+    }
+    if let Some(key) = engine.generated_router_key() {
+        output::router_key_notice(key);
     }
     // Awaited here rather than spawned: `serve` owns the signal handling until shutdown starts.
     let token = engine.shutdown_token();

@@ -11,6 +11,13 @@ pub fn notice(message: &str) {
     println!("{message}");
 }
 
+/// The `/v1` key made for a network bind without `routerApiKey`: printed here once, never logged.
+pub fn router_key_notice(key: &str) {
+    println!(
+        "/v1 needs an API key on this address (set `routerApiKey` in the config to choose one; this one lasts until the router stops). Send `Authorization: Bearer {key}` (or `x-api-key`), or set OPENAI_API_KEY={key} for your agent."
+    );
+}
+
 /// Shell completions generated from the command-line definition.
 pub fn completions(shell: clap_complete::Shell) {
     use clap::CommandFactory;

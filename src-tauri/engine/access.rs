@@ -1,18 +1,31 @@
-//! Who may use the page and `/api`: the access policy an engine is started with, and the pure
-//! verdict on one request's method, headers and `?token=`. It must not know axum middleware
-//! or `AppState`; `http::guard` applies the verdict.
+//! Who may use the router: the access policy an engine is started with, and the pure verdicts
+//! on one request's method, headers and `?token=` (the page and `/api`) or `Origin` (`/v1`).
+//! It must not know axum middleware or `AppState`; `http::guard` applies the verdicts.
 
 use std::net::SocketAddr;
 
 use axum::http::{header, HeaderMap, Method, StatusCode};
 
-/// Who may talk to the UI and `/api`.
-#[derive(Debug, Clone)]
+/// Who may talk to the router.
+#[derive(Clone)]
 pub struct AccessPolicy {
     /// `host:port` values accepted in `Host`; empty means any (bound to every interface).
     pub hosts: Vec<String>,
-    /// Required bearer token (non-loopback binds).
+    /// Required bearer token for the page and `/api` (non-loopback binds).
     pub token: Option<String>,
+    /// The key `/v1` requires when the config sets no `routerApiKey` (non-loopback binds).
+    pub router_key: Option<String>,
+}
+
+// Tokens never reach a log through `{:?}`.
+impl std::fmt::Debug for AccessPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessPolicy")
+            .field("hosts", &self.hosts)
+            .field("token", &self.token.as_ref().map(|_| "…"))
+            .field("router_key", &self.router_key.as_ref().map(|_| "…"))
+            .finish()
+    }
 }
 
 pub const TOKEN_COOKIE: &str = "modelrelay_token";
@@ -26,15 +39,21 @@ impl AccessPolicy {
             format!("[::1]:{port}"),
         ];
         let ip = addr.ip();
+        let bound = match ip {
+            std::net::IpAddr::V4(v4) => format!("{v4}:{port}"),
+            std::net::IpAddr::V6(v6) => format!("[{v6}]:{port}"),
+        };
         if ip.is_unspecified() {
             hosts.clear();
-        } else if !ip.is_loopback() {
-            hosts.push(match ip {
-                std::net::IpAddr::V4(v4) => format!("{v4}:{port}"),
-                std::net::IpAddr::V6(v6) => format!("[{v6}]:{port}"),
-            });
+        } else if !hosts.contains(&bound) {
+            // Another loopback address (127.0.0.2) or a LAN address: its own page must open.
+            hosts.push(bound);
         }
-        Self { hosts, token }
+        Self {
+            hosts,
+            token,
+            router_key: None,
+        }
     }
 
     fn host_allowed(&self, host: Option<&str>) -> bool {
@@ -59,6 +78,77 @@ impl AccessPolicy {
             .iter()
             .any(|allowed| allowed.eq_ignore_ascii_case(rest))
     }
+}
+
+/// A fresh random token (64 hex digits) for the admin interface or `/v1`.
+pub fn new_token() -> String {
+    format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+/// `allowedOrigins` entries match an `Origin` without regard to case or a trailing `/`.
+fn listed(origin: &str, allowed: &[String]) -> bool {
+    allowed.iter().any(|entry| {
+        entry
+            .trim()
+            .trim_end_matches('/')
+            .eq_ignore_ascii_case(origin)
+    })
+}
+
+/// The request's `Origin` when the config opts it in (`allowedOrigins`): it gets CORS headers.
+pub fn opted_in_origin<'a>(headers: &'a HeaderMap, allowed: &[String]) -> Option<&'a str> {
+    let origin = headers.get(header::ORIGIN)?.to_str().ok()?;
+    listed(origin, allowed).then_some(origin)
+}
+
+/// `Host` alone: every route but `/health` refuses names other than the bound address's, so a
+/// DNS-rebinding page cannot reach the router under its own name.
+pub fn judge_host(policy: &AccessPolicy, headers: &HeaderMap) -> Verdict {
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    if policy.host_allowed(host) {
+        Verdict::Allow
+    } else {
+        Verdict::Refuse(
+            StatusCode::FORBIDDEN,
+            "forbidden_host",
+            "this address is not allowed to reach the router; use 127.0.0.1 or localhost (or the address it is bound to)",
+        )
+    }
+}
+
+/// `/v1` from a web page: agents, SDKs and curl send no `Origin` and no `Sec-Fetch-Site`; a
+/// browser marks what another site sends, and only origins in `allowedOrigins` may do that.
+/// Any method: even a "simple" `text/plain` POST spends the user's provider keys.
+pub fn judge_router(policy: &AccessPolicy, headers: &HeaderMap, allowed: &[String]) -> Verdict {
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    let origin = headers
+        .get(header::ORIGIN)
+        .map(|v| v.to_str().unwrap_or("null"));
+    if let Some(origin) = origin {
+        if listed(origin, allowed) {
+            return Verdict::Allow;
+        }
+        if !policy.origin_allowed(origin, host) {
+            return cross_origin();
+        }
+    }
+    let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    if site.is_some_and(|site| site != "same-origin" && site != "none") {
+        return cross_origin();
+    }
+    Verdict::Allow
+}
+
+fn cross_origin() -> Verdict {
+    Verdict::Refuse(
+        StatusCode::FORBIDDEN,
+        "cross_origin",
+        "requests from other web sites are refused; list the site's origin in `allowedOrigins` in the config file to let it use /v1",
+    )
 }
 
 /// Compares without an early exit, so timing does not reveal how much of a token matched.
@@ -107,12 +197,8 @@ pub fn judge(
     query_token: Option<&str>,
 ) -> Verdict {
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
-    if !policy.host_allowed(host) {
-        return Verdict::Refuse(
-            StatusCode::FORBIDDEN,
-            "forbidden_host",
-            "this address is not allowed to reach the admin interface; open it through 127.0.0.1 or localhost",
-        );
+    if let refused @ Verdict::Refuse(..) = judge_host(policy, headers) {
+        return refused;
     }
     let changes_state = !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
     if changes_state {
@@ -296,6 +382,68 @@ mod tests {
             ),
             "the query token only opens the page"
         );
+    }
+
+    #[test]
+    fn another_loopback_address_accepts_its_own_name() {
+        let policy = AccessPolicy::for_bind("127.0.0.2:7352".parse().unwrap(), None);
+        for host in ["127.0.0.2:7352", "127.0.0.1:7352", "localhost:7352"] {
+            assert_eq!(
+                judge_host(&policy, &headers(&[("host", host)])),
+                Verdict::Allow,
+                "{host}"
+            );
+        }
+        assert!(matches!(
+            judge_host(&policy, &headers(&[("host", "127.0.0.3:7352")])),
+            Verdict::Refuse(StatusCode::FORBIDDEN, "forbidden_host", _)
+        ));
+    }
+
+    #[test]
+    fn v1_refuses_what_a_browser_marks_as_another_site_unless_opted_in() {
+        let policy = loopback();
+        let host = ("host", "127.0.0.1:7352");
+        let none: &[String] = &[];
+        for allowed in [
+            headers(&[host]),
+            headers(&[host, ("sec-fetch-site", "none")]),
+            headers(&[
+                host,
+                ("origin", "http://127.0.0.1:7352"),
+                ("sec-fetch-site", "same-origin"),
+            ]),
+        ] {
+            assert_eq!(judge_router(&policy, &allowed, none), Verdict::Allow);
+        }
+        let listed = ["https://app.example/".to_string()];
+        for refused in [
+            headers(&[host, ("origin", "http://evil.example")]),
+            headers(&[host, ("origin", "null")]),
+            headers(&[host, ("sec-fetch-site", "cross-site")]),
+            headers(&[host, ("sec-fetch-site", "same-site")]),
+            headers(&[
+                host,
+                ("origin", "https://app.example.evil"),
+                ("sec-fetch-site", "cross-site"),
+            ]),
+        ] {
+            assert!(matches!(
+                judge_router(&policy, &refused, &listed),
+                Verdict::Refuse(StatusCode::FORBIDDEN, "cross_origin", _)
+            ));
+        }
+        let opted_in = headers(&[
+            host,
+            ("origin", "https://APP.example"),
+            ("sec-fetch-site", "cross-site"),
+        ]);
+        assert_eq!(judge_router(&policy, &opted_in, &listed), Verdict::Allow);
+        assert_eq!(
+            opted_in_origin(&opted_in, &listed),
+            Some("https://APP.example")
+        );
+        assert_eq!(opted_in_origin(&opted_in, none), None);
     }
 
     #[test]

@@ -7,18 +7,18 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::engine::access::AccessPolicy;
+use crate::engine::access::{new_token, AccessPolicy};
 use crate::engine::catalog::CatalogService;
 use crate::engine::config::{ConfigError, ConfigFile, ConfigStore, EnvOverrides, EnvSource};
 use crate::engine::credentials::Credentials;
 use crate::engine::health::HealthBook;
 use crate::engine::http;
+use crate::engine::http::connections::ConnectionLimits;
 use crate::engine::prober::Prober;
 use crate::engine::providers::builtin::{BuiltinCatalog, CatalogDataError};
 use crate::engine::providers::headers::ClientIdentity;
@@ -44,6 +44,8 @@ pub struct EngineOptions {
     pub shutdown_grace: Duration,
     /// Where API keys live; `None` picks the OS keychain, or the key file when none works.
     pub secret_store: Option<Arc<dyn SecretStore>>,
+    /// Read timeouts and the connection cap.
+    pub connection_limits: ConnectionLimits,
 }
 
 impl EngineOptions {
@@ -57,6 +59,7 @@ impl EngineOptions {
             env: EnvSource::process(),
             shutdown_grace: Duration::from_secs(5),
             secret_store: None,
+            connection_limits: ConnectionLimits::default(),
         }
     }
 }
@@ -89,6 +92,7 @@ pub struct RunningEngine {
     /// The HTTP server, also in `AppState::tasks`; kept to cut it off after the grace period.
     server: JoinHandle<()>,
     grace: Duration,
+    router_key_generated: bool,
 }
 
 pub async fn start(options: EngineOptions) -> Result<RunningEngine, StartError> {
@@ -159,14 +163,12 @@ pub async fn start(options: EngineOptions) -> Result<RunningEngine, StartError> 
             .admin_token
             .clone()
             .filter(|t| !t.trim().is_empty())
-            .unwrap_or_else(|| {
-                format!(
-                    "{}{}",
-                    uuid::Uuid::new_v4().simple(),
-                    uuid::Uuid::new_v4().simple()
-                )
-            })
+            .unwrap_or_else(new_token)
     });
+    // And /v1 needs a key: `routerApiKey`, or one made now that the CLI prints once.
+    let configured_key = settings.router_api_key.clone().filter(|k| !k.is_empty());
+    let router_key_generated = !addr.ip().is_loopback() && configured_key.is_none();
+    let router_key = (!addr.ip().is_loopback()).then(|| configured_key.unwrap_or_else(new_token));
     let state = Arc::new(AppState {
         config,
         catalog: catalog.clone(),
@@ -183,26 +185,22 @@ pub async fn start(options: EngineOptions) -> Result<RunningEngine, StartError> 
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
         bind: addr,
-        access: AccessPolicy::for_bind(addr, admin_token.clone()),
+        access: AccessPolicy {
+            router_key,
+            ..AccessPolicy::for_bind(addr, admin_token.clone())
+        },
         builtin,
         shutdown: shutdown.clone(),
         tasks: TaskTracker::new(),
     });
     let app = http::router(state.clone());
-    let serve_shutdown = shutdown.clone();
-    let listener = listener.tap_io(|tcp| {
-        // Small SSE chunks must leave at once, not wait for Nagle.
-        let _ = tcp.set_nodelay(true);
-    });
     // Not `AppState::spawn`: the server stops by itself on the token, after in-flight requests.
-    let server = state.tasks.spawn(async move {
-        let result = axum::serve(listener, app)
-            .with_graceful_shutdown(serve_shutdown.cancelled_owned())
-            .await;
-        if let Err(error) = result {
-            tracing::error!("the HTTP server stopped: {error}");
-        }
-    });
+    let server = state.tasks.spawn(http::connections::serve(
+        listener,
+        app,
+        options.connection_limits,
+        shutdown.clone(),
+    ));
     state.spawn(catalog.run(shutdown.clone()));
     state.spawn(Prober::new(state.clone()).run(shutdown.clone()));
     state.spawn(crate::engine::config::watch_file(state.config.clone()));
@@ -213,6 +211,7 @@ pub async fn start(options: EngineOptions) -> Result<RunningEngine, StartError> 
         shutdown,
         server,
         grace: options.shutdown_grace,
+        router_key_generated,
     })
 }
 
@@ -232,6 +231,16 @@ impl RunningEngine {
             Some(token) => format!("{base}?token={token}"),
             None => base,
         }
+    }
+
+    /// The key `/v1` requires when it was made at this start (network bind, no `routerApiKey`);
+    /// the CLI prints it once.
+    pub fn generated_router_key(&self) -> Option<&str> {
+        self.state
+            .access
+            .router_key
+            .as_deref()
+            .filter(|_| self.router_key_generated)
     }
 
     /// Cancelling this token starts a graceful shutdown.

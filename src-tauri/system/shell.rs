@@ -7,9 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::Json;
+
 use serde_json::json;
 
+use crate::engine::admin::body::JsonBody;
 use crate::engine::admin::{actions, views};
 use crate::engine::config::AutoUpdate;
 use crate::engine::error::ApiError;
@@ -25,7 +26,7 @@ pub enum ShellError {
 
 /// Pins one row (a `provider/model` row id), as `POST /api/pinned` does.
 pub async fn pin(state: &Arc<AppState>, row_id: &str) -> Result<(), ShellError> {
-    let body = Ok(Json(json!({ "modelId": row_id })));
+    let body = Ok(JsonBody(json!({ "modelId": row_id })));
     let _pinned_view = actions::set_pin(State(state.clone()), body).await?;
     Ok(())
 }
@@ -39,7 +40,7 @@ pub async fn unpin(state: &Arc<AppState>) -> Result<(), ShellError> {
 /// Records whether the user wants modelrelay to start on login, as
 /// `POST /api/settings {"autostart": {"enabled": …}}` does. The shell applies it to the OS.
 pub async fn set_autostart_wanted(state: &Arc<AppState>, enabled: bool) -> Result<(), ShellError> {
-    let body = Ok(Json(json!({ "autostart": { "enabled": enabled } })));
+    let body = Ok(JsonBody(json!({ "autostart": { "enabled": enabled } })));
     let _settings_view = actions::set_settings(State(state.clone()), body).await?;
     Ok(())
 }

@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -22,13 +21,13 @@ use crate::engine::providers::url::key_host;
 use crate::engine::state::AppState;
 use crate::engine::transfer::{accounts_with_keys, decode_token, diff, encode_token};
 
+use super::body::JsonBody;
 use super::views;
 
-type Body = Result<Json<Value>, JsonRejection>;
+type Body = Result<JsonBody, ApiError>;
 
 fn body(body: Body) -> Result<Value, ApiError> {
-    body.map(|Json(value)| value)
-        .map_err(|rejection| ApiError::MalformedJson(rejection.body_text()))
+    body.map(|JsonBody(value)| value)
 }
 
 fn invalid(message: impl Into<String>, param: &'static str) -> ApiError {

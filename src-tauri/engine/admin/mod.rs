@@ -2,6 +2,7 @@
 //! engine's state; the security rules live in `http::guard`.
 
 pub mod actions;
+pub mod body;
 pub mod events;
 pub mod views;
 

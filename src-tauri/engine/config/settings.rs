@@ -37,6 +37,8 @@ pub struct Settings {
     pub admin_token: Option<String>,
     /// When set, `/v1` requires this bearer token.
     pub router_api_key: Option<String>,
+    /// Web origins (`https://app.example`) whose pages may call `/v1`; others are refused.
+    pub allowed_origins: Vec<String>,
     pub auto_update: AutoUpdate,
     pub autostart: Autostart,
     /// Finishing a stream that broke after bytes reached the client on another row.

@@ -3,6 +3,7 @@
 //! `/v1/responses` translated onto chat); `/` and `/api` are the page and its admin API.
 
 pub mod chat;
+pub mod connections;
 pub mod guard;
 mod health;
 mod messages;
@@ -52,6 +53,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            guard::guard_edge,
+        ))
         .with_state(state)
 }
 
