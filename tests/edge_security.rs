@@ -385,3 +385,34 @@ async fn slow_header_connections_are_closed_and_never_keep_health_out() {
     assert!(read.is_ok(), "a stalled body kept its connection open");
     engine.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_generated_router_key_is_kept_and_used_again_at_the_next_start() {
+    let store: Arc<dyn modelrelay::engine::secrets::SecretStore> = Arc::new(MemoryStore::new());
+    let start = |store: Arc<dyn modelrelay::engine::secrets::SecretStore>| async move {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.json");
+        std::fs::write(&path, OFFLINE).unwrap();
+        let mut options = EngineOptions::new(path);
+        options.bind = "0.0.0.0".parse::<IpAddr>().unwrap();
+        options.port = 0;
+        options.env = EnvSource::empty();
+        options.secret_store = Some(store);
+        (dir, engine::start(options).await.unwrap())
+    };
+    let (_first_dir, first) = start(store.clone()).await;
+    let key = first.generated_router_key().unwrap().to_string();
+    first.shutdown().await;
+
+    let (_second_dir, second) = start(store).await;
+    assert_eq!(
+        second.generated_router_key(),
+        None,
+        "not printed again: it was shown when it was made"
+    );
+    let url = format!("http://127.0.0.1:{}/v1/models", second.local_addr().port());
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let keyed = client.get(&url).bearer_auth(&key).send().await.unwrap();
+    assert_eq!(keyed.status(), 200, "the same key still works");
+    second.shutdown().await;
+}

@@ -14,7 +14,7 @@ pub fn notice(message: &str) {
 /// The `/v1` key made for a network bind without `routerApiKey`: printed here once, never logged.
 pub fn router_key_notice(key: &str) {
     println!(
-        "/v1 needs an API key on this address (set `routerApiKey` in the config to choose one; this one lasts until the router stops). Send `Authorization: Bearer {key}` (or `x-api-key`), or set OPENAI_API_KEY={key} for your agent."
+        "/v1 needs an API key on this address (set `routerApiKey` in the config to choose one; this one is kept in the key store and used again at the next start, and is not shown again). Send `Authorization: Bearer {key}` (or `x-api-key`), or set OPENAI_API_KEY={key} for your agent."
     );
 }
 

@@ -71,6 +71,9 @@ impl PoolState {
     }
 }
 
+/// The key store account of the generated `/v1` key (not a provider).
+const ROUTER_KEY_ACCOUNT: &str = "modelrelay-router-api-key";
+
 pub struct Credentials {
     env: EnvOverrides,
     store: Arc<dyn SecretStore>,
@@ -131,6 +134,24 @@ impl Credentials {
                 token
             }
         }
+    }
+
+    /// The `/v1` key made for a network bind, kept in the key store so agents set up with it
+    /// keep working after a restart.
+    pub fn saved_router_key(&self) -> Option<String> {
+        match self.store.get(ROUTER_KEY_ACCOUNT) {
+            Ok(Some(key)) => Some(key.expose_secret().to_string()).filter(|k| !k.is_empty()),
+            Ok(None) => None,
+            Err(error) => {
+                tracing::warn!("cannot read the saved router key: {error}");
+                None
+            }
+        }
+    }
+
+    pub fn save_router_key(&self, key: &str) -> Result<(), SecretError> {
+        self.store
+            .set(ROUTER_KEY_ACCOUNT, &SecretString::from(key.to_string()))
     }
 
     /// `keychain`, `file` or `memory`.

@@ -165,10 +165,27 @@ pub async fn start(options: EngineOptions) -> Result<RunningEngine, StartError> 
             .filter(|t| !t.trim().is_empty())
             .unwrap_or_else(new_token)
     });
-    // And /v1 needs a key: `routerApiKey`, or one made now that the CLI prints once.
-    let configured_key = settings.router_api_key.clone().filter(|k| !k.is_empty());
+    // And /v1 needs a key: `routerApiKey`, else the one made for an earlier network bind (kept
+    // in the key store), else one made now, stored, and printed once by the CLI.
+    let configured_key = settings
+        .router_api_key
+        .clone()
+        .filter(|k| !k.is_empty())
+        .or_else(|| {
+            (!addr.ip().is_loopback())
+                .then(|| credentials.saved_router_key())
+                .flatten()
+        });
     let router_key_generated = !addr.ip().is_loopback() && configured_key.is_none();
-    let router_key = (!addr.ip().is_loopback()).then(|| configured_key.unwrap_or_else(new_token));
+    let router_key = (!addr.ip().is_loopback()).then(|| {
+        configured_key.unwrap_or_else(|| {
+            let key = new_token();
+            if let Err(error) = credentials.save_router_key(&key) {
+                tracing::warn!("the router key could not be stored ({error}); a new one is made at the next start");
+            }
+            key
+        })
+    });
     let state = Arc::new(AppState {
         config,
         catalog: catalog.clone(),
