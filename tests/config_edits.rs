@@ -12,13 +12,7 @@ use serde_json::{json, Value};
 use support::{start_router, user_message, FakeUpstream, Script, TestRouter};
 
 async fn post(router: &TestRouter, path: &str, body: Value) -> (u16, Value) {
-    let response = router
-        .client
-        .post(router.url(path))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let response = router.post_json(path, &body).await;
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
 }

@@ -26,13 +26,7 @@ async fn send(
     path: &str,
     body: Value,
 ) -> (u16, Value) {
-    let response = router
-        .client
-        .request(method, router.url(path))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let response = router.send_json(method, path, &body).await;
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
 }

@@ -340,13 +340,7 @@ async fn anthropic_and_responses_streams_cut_mid_answer_are_continued() {
         let b = FakeUpstream::start().await;
         b.on(FALLBACK, Script::text("fox."));
         let router = start(&a, &b, None).await;
-        let response = router
-            .client
-            .post(router.url(path))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let response = router.post_json(path, &body).await;
         assert_eq!(response.status(), 200);
         let text = response.text().await.unwrap();
         let deltas: String = text

@@ -16,13 +16,7 @@ const UPSTREAM_MODEL: &str = "edge-upstream/coder";
 const ROW_ID: &str = "openai-compatible:a/edge-upstream/coder";
 
 async fn post(router: &TestRouter, path: &str, body: Value) -> String {
-    let response = router
-        .client
-        .post(router.url(path))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let response = router.post_json(path, &body).await;
     assert_eq!(response.status(), 200, "{path}");
     response.text().await.unwrap()
 }

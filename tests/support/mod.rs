@@ -51,6 +51,26 @@ impl TestRouter {
             .unwrap()
     }
 
+    /// Sends `body` as JSON with `method` to `path`.
+    pub async fn send_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: &Value,
+    ) -> reqwest::Response {
+        self.client
+            .request(method, self.url(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// POSTs `body` as JSON to `path`.
+    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.send_json(reqwest::Method::POST, path, body).await
+    }
+
     pub async fn get_json(&self, path: &str) -> Value {
         self.client
             .get(self.url(path))
