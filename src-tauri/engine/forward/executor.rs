@@ -150,8 +150,11 @@ pub async fn forward_chat(
     match try_candidates(context, &request, &candidates, deadline, &mut trace).await {
         Ok((index, reply, started)) => {
             let row = candidates[index].row.clone();
-            let rest = candidates.into_iter().skip(index + 1).collect();
-            let rescue = Rescue::new(context.clone(), request, rest, deadline);
+            // Only a stream can be cut after it started: whole answers need no rescue.
+            let rescue = matches!(reply, Reply::Stream { .. }).then(|| {
+                let rest = candidates.into_iter().skip(index + 1).collect();
+                Rescue::new(context.clone(), request, rest, deadline)
+            });
             Ok(settle(context, row, reply, started, trace, rescue))
         }
         Err(error) => Err(log_failure(&context.state.log, trace, error)),
@@ -429,7 +432,7 @@ fn settle(
     reply: Reply,
     started: Instant,
     trace: Trace,
-    rescue: Rescue,
+    rescue: Option<Rescue>,
 ) -> Routed {
     let ttft = started.elapsed();
     let attempts = trace.attempts.len();

@@ -140,8 +140,8 @@ impl AnswerStream {
     }
 
     /// Lets a cut of this stream be continued on the rows `rescue` still has.
-    pub fn with_rescue(mut self, rescue: Rescue) -> Self {
-        self.rescue = Some(rescue);
+    pub fn with_rescue(mut self, rescue: Option<Rescue>) -> Self {
+        self.rescue = rescue;
         self
     }
 
@@ -269,6 +269,7 @@ impl AnswerStream {
     /// `Err` when its reply cannot be spliced; a cut inside it is left in `pending_cut`.
     fn spliced(&mut self, whole: &[u8]) -> Result<Bytes, String> {
         let Some((mut splicer, row, mode)) = self.splice.take() else {
+            // Nothing is being spliced: the lines go out as they came.
             return Ok(Bytes::copy_from_slice(whole));
         };
         let result = self.splice_lines(&mut splicer, &row, mode, whole);
@@ -411,8 +412,8 @@ impl AnswerStream {
         let tail = self.lines.finish();
         if let Some(line) = complete_last_line(&tail) {
             if let Some(item) = self.emit(line) {
-                // The stream has ended: the next read comes back here with nothing left.
-                self.first = Some(Bytes::new());
+                // The upstream has ended (and must not be polled again): the next read comes
+                // back here with nothing left.
                 self.rest = futures_util::stream::empty().boxed();
                 return Some(Some(item));
             }

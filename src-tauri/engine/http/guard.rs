@@ -54,13 +54,14 @@ pub async fn guard_edge(
     if path != "/v1" && !path.starts_with("/v1/") {
         return next.run(request).await;
     }
-    let allowed = state.config.settings().allowed_origins.clone();
+    let settings = state.config.settings();
+    let allowed = &settings.allowed_origins;
     if let Verdict::Refuse(status, code, message) =
-        judge_router(&state.access, request.headers(), &allowed)
+        judge_router(&state.access, request.headers(), allowed)
     {
         return refuse(status, code, message);
     }
-    let Some(origin) = opted_in_origin(request.headers(), &allowed)
+    let Some(origin) = opted_in_origin(request.headers(), allowed)
         .and_then(|origin| HeaderValue::from_str(origin).ok())
     else {
         return next.run(request).await;
