@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::config::Settings;
-use crate::engine::forward::{AnswerStream, StreamItem};
+use crate::engine::forward::{attempt_result, AnswerStream, StreamItem};
 use crate::engine::health::{Admission, AttemptReport, AttemptResult, SampleSource};
 use crate::engine::providers::{AuthMode, ModelRow, Provider};
 use crate::engine::routing::plan::is_banned;
@@ -74,6 +74,9 @@ impl Budget {
 }
 
 /// Rows that may be probed now, most overdue first (never-measured rows before all others).
+/// `admission` says a row's breaker state and whether it rests (cooling down, or retired
+/// because its provider said the model is gone); rows their provider's list omits are never
+/// probed.
 pub fn due_rows<'a>(
     rows: &'a [Arc<ModelRow>],
     settings: &Settings,
@@ -89,9 +92,10 @@ pub fn due_rows<'a>(
         .filter(|row| !settings.excluded_providers.contains(&row.provider.key))
         .filter(|row| !is_banned(row, &settings.banned_models) && !is_banned(row, cli_bans))
         .filter(|row| row.provider.auth == AuthMode::Optional || has_key(&row.provider))
+        .filter(|row| !row.is_unlisted())
         .filter(|row| {
-            let (admission, cooling) = admission(row);
-            admission != Admission::No && !cooling
+            let (admission, resting) = admission(row);
+            admission != Admission::No && !resting
         })
         .filter_map(|row| {
             let (last, last_failed) = match last_activity(row) {
@@ -174,7 +178,8 @@ impl Prober {
         let last_activity = |row: &ModelRow| state.health.last_activity(row);
         let admission = |row: &ModelRow| {
             let condition = state.health.condition(row, now);
-            (condition.admission, condition.cooling(now).is_some())
+            let resting = condition.cooling(now).is_some() || condition.retired_until.is_some();
+            (condition.admission, resting)
         };
         let due = due_rows(
             &catalog.rows,
@@ -295,21 +300,10 @@ pub async fn probe_row(state: &AppState, row: &ModelRow) -> AttemptResult {
                 },
                 None,
             ),
-            Err(failure) => {
-                let result = if failure.is_rate_limit() {
-                    AttemptResult::RateLimited {
-                        message: failure.message.clone(),
-                    }
-                } else {
-                    AttemptResult::Failure {
-                        status: failure.status(),
-                        message: failure.message.clone(),
-                        timeout: failure.is_timeout(),
-                        hard: failure.is_hard(),
-                    }
-                };
-                (result, failure.rate)
-            }
+            Err(failure) => (
+                attempt_result(&failure, settings.retire_for()),
+                failure.rate,
+            ),
         };
         tracing::debug!(target: "modelrelay::probe", row = %row.row_id(), ?result, "probe finished");
         state.health.record(
@@ -401,9 +395,16 @@ mod tests {
             "broken",
             "banned",
             "recent-failure",
+            "unlisted",
         ]
         .iter()
-        .map(|id| Arc::new(ModelRow::new(keyed.clone(), id, id, RowOrigin::Builtin)))
+        .map(|id| {
+            let mut row = ModelRow::new(keyed.clone(), id, id, RowOrigin::Builtin);
+            if *id == "unlisted" {
+                row.listing = crate::engine::providers::Listing::NotListed { last_seen: None };
+            }
+            Arc::new(row)
+        })
         .chain(std::iter::once(Arc::new(ModelRow::new(
             keyless.clone(),
             "nokey",

@@ -100,7 +100,12 @@ pub fn latency_label(ms: Option<f64>) -> String {
 /// The tray's content for one models view. `version` is the app's version.
 pub fn tray_model(view: &ModelsView, version: &str, top: usize) -> TrayModel {
     let up = view.models.iter().filter(|r| r.status == "up").count();
-    let mut ranked: Vec<&RowView> = view.models.iter().filter(|r| r.rank.is_some()).collect();
+    // A retired row is never a candidate (so never ranked); the filter says so for any view.
+    let mut ranked: Vec<&RowView> = view
+        .models
+        .iter()
+        .filter(|r| r.rank.is_some() && r.status != "retired")
+        .collect();
     ranked.sort_by_key(|r| r.rank);
     let models = ranked
         .into_iter()
@@ -195,6 +200,17 @@ mod tests {
         assert_eq!(tray.icon, IconState::Active);
         assert_eq!(tray.header, "modelrelay 0.1.0 · 2 models up");
         assert_eq!(tray.unpin, None);
+    }
+
+    #[test]
+    fn never_lists_a_retired_row() {
+        let models = view(json!({"models": [
+            row("gone", Some(1), "retired", Some(50.0)),
+            row("a", Some(2), "up", Some(212.4)),
+        ]}));
+        let tray = tray_model(&models, "0.1.0", 5);
+        let ids: Vec<&str> = tray.models.iter().map(|m| m.row_id.as_str()).collect();
+        assert_eq!(ids, ["a"]);
     }
 
     #[test]

@@ -153,6 +153,8 @@ struct Shared {
     required_key: Mutex<Option<String>>,
     /// Connections whose answer is still being produced (for cancellation tests).
     open_streams: Arc<std::sync::atomic::AtomicUsize>,
+    /// When set, `GET /v1/models` fails with this status.
+    models_failure: Mutex<Option<u16>>,
 }
 
 pub struct FakeUpstream {
@@ -233,6 +235,18 @@ impl FakeUpstream {
         self
     }
 
+    /// `GET /v1/models` lists exactly these from now on (scripted models still answer).
+    pub fn replace_model_list(&self, ids: &[&str]) -> &Self {
+        *self.shared.models.lock().unwrap() = ids.iter().map(|s| s.to_string()).collect();
+        self
+    }
+
+    /// `GET /v1/models` fails with `status` (`None`: lists again).
+    pub fn fail_model_list(&self, status: Option<u16>) -> &Self {
+        *self.shared.models_failure.lock().unwrap() = status;
+        self
+    }
+
     /// A model listed by Ollama's native `/api/tags`, described by `/api/show`.
     pub fn ollama_model(&self, name: &str, num_ctx: Option<u32>, maximum: Option<u32>) -> &Self {
         self.shared
@@ -280,6 +294,9 @@ async fn models(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Respon
     });
     if let Some(refusal) = refused(&shared, &headers) {
         return refusal;
+    }
+    if let Some(status) = *shared.models_failure.lock().unwrap() {
+        return json_response(status, r#"{"error":{"message":"model list unavailable"}}"#);
     }
     let data: Vec<Value> = shared
         .models

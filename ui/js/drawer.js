@@ -15,7 +15,7 @@ import {
 import { api } from './api.js';
 import { state } from './state.js';
 import { withBusy } from './feedback.js';
-import { loadModels, rateLimitInfo, rk, sparkline, toggleBan, togglePin } from './rankings.js';
+import { loadModels, rateLimitInfo, retiredReason, rk, sparkline, toggleBan, togglePin } from './rankings.js';
 
 const drawer = { id: null, returnFocus: null, lastRow: null };
 
@@ -90,7 +90,8 @@ export function renderDrawer() {
       fact('Context', isNum(r.context) ? `${fmtContext(r.context)} (${fmtInt(r.context)} tokens)` : dash),
       fact('Capabilities', [r.tools ? 'tools' : null, r.vision ? 'vision' : null].filter(Boolean).join(', ') || dash),
       (r.tags && r.tags.length) ? fact('Tags', r.tags.join(', ')) : null,
-      r.origin ? fact('Origin', r.origin) : null),
+      r.origin ? fact('Origin', r.origin) : null,
+      r.retired ? fact('Retired', retiredReason(r.retired)) : null),
     h('section', { class: 'drawer-section', id: 'drawer-last-error' },
       h('h3', null, 'Last error'),
       r.lastError && r.lastError.message

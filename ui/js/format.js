@@ -4,7 +4,7 @@ import { h } from './dom.js';
 
 const STATUS_LABELS = {
   up: 'Up', pending: 'Pending', rate_limited: 'Rate-limited', down: 'Down', failing: 'Failing',
-  no_key: 'No key', banned: 'Banned', disabled: 'Disabled', excluded: 'Excluded',
+  no_key: 'No key', banned: 'Banned', disabled: 'Disabled', excluded: 'Excluded', retired: 'Retired',
 };
 export const STATUS_ORDER = Object.keys(STATUS_LABELS);
 

@@ -81,6 +81,16 @@ function sortedRows() {
   });
 }
 
+/** Why a row is retired, in words: the provider's list omits it, or it said the model is gone. */
+export function retiredReason(retired) {
+  if (!retired) return '';
+  if (retired.reason === 'not_listed') {
+    const seen = isNum(retired.lastSeen) ? `last listed ${new Date(retired.lastSeen).toLocaleString()}` : 'not listed since the router started';
+    return `${retired.message} (${seen})`;
+  }
+  return `${retired.message} (retired for ${fmtDuration(retired.forSeconds)} more)`;
+}
+
 function rowMatches(r) {
   const provider = byId('filter-provider').value;
   const status = byId('filter-status').value;
@@ -88,6 +98,8 @@ function rowMatches(r) {
   const q = byId('search').value.trim().toLowerCase();
   if (provider && r.provider !== provider) return false;
   if (status && r.status !== status) return false;
+  // Retired rows (the provider no longer offers the model) are hidden unless asked for.
+  if (r.status === 'retired' && status !== 'retired' && !byId('filter-retired').checked) return false;
   if (usable && r.rank == null) return false;
   if (q) {
     const hay = [r.name, r.modelId, r.group, r.provider, r.providerName, r.id, ...(r.tags || [])]
@@ -224,7 +236,7 @@ function updateRow(rec, r, receivedAt) {
     h('div', { class: 'model-sub mono', title: `group ${r.group || dash} · upstream id ${r.modelId || dash}` }, r.group || r.modelId || ''),
   ]);
   setCell(rec, 'provider', `${r.providerName}|${r.provider}`, () => h('span', { title: r.provider }, r.providerName || r.provider || dash));
-  const errMsg = r.lastError?.message || '';
+  const errMsg = r.status === 'retired' ? retiredReason(r.retired) : r.lastError?.message || '';
   setCell(rec, 'status', `${r.status}|${errMsg}`, () => {
     const b = statusBadge(r.status);
     if (errMsg && r.status !== 'up') b.title = errMsg;
@@ -314,6 +326,8 @@ function renderRankingsView() {
   const body = rk.body;
   const ordered = sortedRows();
   let shown = 0;
+  const retired = ordered.filter((r) => r.status === 'retired').length;
+  setText(byId('retired-count'), retired ? `(${retired})` : '');
   for (const r of ordered) {
     const rec = rk.rows.get(r.id);
     if (!rec) continue;
@@ -526,6 +540,7 @@ export function initRankings({ openRow, rowsChanged }) {
   byId('filter-provider').addEventListener('change', refilter);
   byId('filter-status').addEventListener('change', refilter);
   byId('filter-usable').addEventListener('change', refilter);
+  byId('filter-retired').addEventListener('change', refilter);
   byId('unpin').addEventListener('click', (ev) => unpin(ev.currentTarget));
   byId('auto-fastest').addEventListener('click', () => {
     const id = byId('auto-fastest').dataset.rowId;

@@ -199,7 +199,9 @@ pub async fn ping(
         AttemptResult::Success { ttft, total, .. } => json!({
             "ok": true, "ttftMs": ttft.as_millis() as u64, "totalMs": total.as_millis() as u64, "error": null
         }),
-        AttemptResult::Failure { message, .. } | AttemptResult::RateLimited { message } => json!({
+        AttemptResult::Failure { message, .. }
+        | AttemptResult::RateLimited { message }
+        | AttemptResult::ModelGone { message, .. } => json!({
             "ok": false, "ttftMs": null, "totalMs": null, "error": message
         }),
     }))

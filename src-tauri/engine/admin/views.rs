@@ -12,7 +12,7 @@ use crate::engine::health::scoring::expected_ms;
 use crate::engine::health::stats::SampleOutcome;
 use crate::engine::health::{Admission, RowHealthView, Window};
 use crate::engine::providers::endpoints::OPENAI_COMPATIBLE_PREFIX;
-use crate::engine::providers::{AuthMode, ModelRow};
+use crate::engine::providers::{AuthMode, Listing, ModelRow};
 use crate::engine::routing::plan::is_banned;
 use crate::engine::routing::{pinned_rows, plan_request, Needs};
 use crate::engine::routing::{Selector, Target};
@@ -74,6 +74,8 @@ fn status(
         && !state.credentials.has_key(settings, &provider.key)
     {
         "no_key"
+    } else if row.is_unlisted() || health.retired.is_some() {
+        "retired"
     } else if health.condition.cooling(now).is_some() {
         "rate_limited"
     } else if health.condition.admission == Admission::No {
@@ -89,6 +91,27 @@ fn status(
             Some(sample) if sample.outcome == SampleOutcome::Success => "up",
             Some(_) => "down",
         }
+    }
+}
+
+/// Why a row is retired, when it is: its provider's list omits it (with when a list last had
+/// it), or the provider answered that the model is gone (with how long the retirement runs).
+fn retirement_view(row: &ModelRow, health: &RowHealthView, now: Instant) -> Value {
+    if let Some(retired) = &health.retired {
+        return json!({
+            "reason": "model_gone",
+            "message": retired.message,
+            "secondsAgo": seconds(now.saturating_duration_since(retired.since)),
+            "forSeconds": seconds(retired.until.saturating_duration_since(now)),
+        });
+    }
+    match row.listing {
+        Listing::NotListed { last_seen } => json!({
+            "reason": "not_listed",
+            "message": "the provider's model list no longer has this model",
+            "lastSeen": last_seen,
+        }),
+        Listing::Unknown | Listing::Listed => Value::Null,
     }
 }
 
@@ -127,6 +150,12 @@ fn row_view(
         "group": row.group,
         "name": row.name,
         "status": status(state, settings, row, &health, now),
+        "listing": match row.listing {
+            Listing::Unknown => "unknown",
+            Listing::Listed => "listed",
+            Listing::NotListed { .. } => "not_listed",
+        },
+        "retired": retirement_view(row, &health, now),
         "rank": rank.map(|r| r + 1),
         "expectedMs": condition.is_measured().then(|| (expected_ms(condition) * 10.0).round() / 10.0),
         "ttftMs": condition.ttft_ms.map(|v| v.round()),

@@ -1,20 +1,24 @@
 //! Builds a catalog snapshot from the built-in data, settings, env overrides and discovery
 //! results. Pure.
 //!
-//! Merge rules: built-in rows are kept and discovered rows added, except for providers whose
-//! discovery is authoritative (OpenRouter/KiloCode `:free`, OpenCode Zen, Ollama), where a
-//! non-empty discovery replaces the built-in rows. Discovered rows join a group through the
-//! alias table and inherit that group's capabilities and score, never another provider's
-//! context window. `modelGroups` and an endpoint's `group` override everything.
+//! Merge rules: once a provider's discovery succeeded (with a non-empty list), the list is the
+//! truth. Built-in rows it lists route; built-in rows it does not list stay in the catalog as
+//! `Listing::NotListed` (retired: never planned, never probed, shown with when a list last had
+//! them) and come back when a later list has them. Models the list adds become rows, except
+//! on OpenCode Zen (only `-free` ids); on providers whose discovery is authoritative
+//! (OpenRouter/KiloCode `:free`, OpenCode Zen, Ollama) the list's order and context windows
+//! win. Discovered rows join a group through the alias table and inherit that group's
+//! capabilities and score, never another provider's context window. `modelGroups` and an
+//! endpoint's `group` override everything.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use crate::engine::config::{EnvOverrides, Settings};
 use crate::engine::providers::builtin::{configured_provider, BuiltinCatalog, ModelSpec};
-use crate::engine::providers::discovery::DiscoveredModel;
+use crate::engine::providers::discovery::ModelListing;
 use crate::engine::providers::endpoints::openai_compatible_endpoints;
-use crate::engine::providers::{DiscoveryKind, ModelRow, Provider, RowOrigin};
+use crate::engine::providers::{DiscoveryKind, Listing, ModelRow, Provider, RowOrigin};
 
 use super::Catalog;
 
@@ -90,7 +94,7 @@ impl<'a> Builder<'a> {
     fn provider_rows(
         &self,
         provider: &Arc<Provider>,
-        found: Option<&Vec<DiscoveredModel>>,
+        listing: Option<&ModelListing>,
         configured: Option<&str>,
     ) -> Vec<ModelRow> {
         let statics: Vec<ModelRow> = self
@@ -98,50 +102,11 @@ impl<'a> Builder<'a> {
             .models_of(&provider.key)
             .map(|spec| self.builtin_row(provider, spec))
             .collect();
-        let found = found.filter(|_| provider.discovery != DiscoveryKind::None);
-        let mut rows = match found {
-            Some(models) if provider.discovery.replaces_builtin_rows() && !models.is_empty() => {
-                models
-                    .iter()
-                    .filter(|m| {
-                        provider.discovery != DiscoveryKind::OpencodeZen
-                            || m.id.ends_with("-free")
-                            || statics.iter().any(|s| s.upstream_id == m.id)
-                    })
-                    .map(|m| match statics.iter().find(|s| s.upstream_id == m.id) {
-                        Some(known) => ModelRow {
-                            context: m.context.or(known.context),
-                            ..known.clone()
-                        },
-                        None => self.dynamic_row(
-                            provider,
-                            &m.id,
-                            None,
-                            m.name.as_deref(),
-                            m.context,
-                            RowOrigin::Discovered,
-                        ),
-                    })
-                    .collect()
-            }
-            Some(models) => {
-                let mut rows = statics;
-                for model in models {
-                    if let Some(known) = rows.iter_mut().find(|r| r.upstream_id == model.id) {
-                        known.context = known.context.or(model.context);
-                    } else {
-                        rows.push(self.dynamic_row(
-                            provider,
-                            &model.id,
-                            None,
-                            model.name.as_deref(),
-                            model.context,
-                            RowOrigin::Discovered,
-                        ));
-                    }
-                }
-                rows
-            }
+        let listing = listing
+            .filter(|_| provider.discovery != DiscoveryKind::None)
+            .filter(|listing| !listing.models.is_empty());
+        let mut rows = match listing {
+            Some(listing) => self.listed_rows(provider, listing, statics),
             None => statics,
         };
         if let Some(id) = configured {
@@ -154,14 +119,70 @@ impl<'a> Builder<'a> {
         }
         rows
     }
+
+    /// The rows of a provider whose discovery succeeded: what it lists (built-in facts kept
+    /// where a built-in row matches), then the built-in rows it no longer lists, retired.
+    /// Where discovery is authoritative (`replaces_builtin_rows`) only listed rows route; on
+    /// other providers listed models the catalog does not know are added beside the statics.
+    fn listed_rows(
+        &self,
+        provider: &Arc<Provider>,
+        listing: &ModelListing,
+        statics: Vec<ModelRow>,
+    ) -> Vec<ModelRow> {
+        let (listed_statics, unlisted): (Vec<ModelRow>, Vec<ModelRow>) = statics
+            .into_iter()
+            .partition(|row| listing.lists(&row.upstream_id));
+        let mut rows: Vec<ModelRow> = Vec::new();
+        let authoritative = provider.discovery.replaces_builtin_rows();
+        if !authoritative {
+            rows.extend(listed_statics.iter().cloned());
+        }
+        for model in &listing.models {
+            let known = listed_statics.iter().find(|s| s.upstream_id == model.id);
+            match known {
+                Some(_) if !authoritative => {}
+                Some(known) => rows.push(known.clone()),
+                None if provider.discovery == DiscoveryKind::OpencodeZen
+                    && !model.id.ends_with("-free") =>
+                {
+                    continue
+                }
+                None => rows.push(self.dynamic_row(
+                    provider,
+                    &model.id,
+                    None,
+                    model.name.as_deref(),
+                    model.context,
+                    RowOrigin::Discovered,
+                )),
+            }
+        }
+        for row in &mut rows {
+            row.listing = Listing::Listed;
+            if let Some(model) = listing.models.iter().find(|m| m.id == row.upstream_id) {
+                row.context = row.context.or(model.context);
+                if row.origin == RowOrigin::Builtin && authoritative {
+                    row.context = model.context.or(row.context);
+                }
+            }
+        }
+        rows.extend(unlisted.into_iter().map(|row| ModelRow {
+            listing: Listing::NotListed {
+                last_seen: listing.last_seen.get(&row.upstream_id).copied(),
+            },
+            ..row
+        }));
+        rows
+    }
 }
 
-/// `discovered` maps a provider key to the models its last successful discovery returned.
+/// `discovered` maps a provider key to its last successful model list.
 pub fn build_catalog(
     builtin: &BuiltinCatalog,
     settings: &Settings,
     env: &EnvOverrides,
-    discovered: &BTreeMap<String, Vec<DiscoveredModel>>,
+    discovered: &BTreeMap<String, ModelListing>,
 ) -> Catalog {
     let mut group_facts: HashMap<&str, &ModelSpec> = HashMap::new();
     for spec in &builtin.models {
@@ -203,7 +224,7 @@ pub fn build_catalog(
         let found = (provider.discovery != DiscoveryKind::None)
             .then(|| discovered.get(&provider.key))
             .flatten();
-        for model in found.into_iter().flatten() {
+        for model in found.into_iter().flat_map(|listing| &listing.models) {
             if let Some(existing) = rows.iter_mut().find(|row| row.upstream_id == model.id) {
                 existing.context = existing.context.or(model.context);
                 continue;
@@ -226,6 +247,7 @@ pub fn build_catalog(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::providers::discovery::DiscoveredModel;
     use serde_json::json;
 
     fn settings(value: serde_json::Value) -> Settings {
@@ -243,7 +265,11 @@ mod tests {
     fn build(settings: &Settings, discovered: &[(&str, Vec<DiscoveredModel>)]) -> Catalog {
         let discovered = discovered
             .iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
+            .map(|(k, v)| {
+                let mut listing = ModelListing::default();
+                listing.update(v.clone(), 1_000);
+                (k.to_string(), listing)
+            })
             .collect();
         build_catalog(
             &BuiltinCatalog::load().unwrap(),
@@ -352,9 +378,10 @@ mod tests {
         let openrouter: Vec<_> = catalog
             .rows
             .iter()
-            .filter(|r| r.provider.key == "openrouter")
+            .filter(|r| r.provider.key == "openrouter" && !r.is_unlisted())
             .collect();
         assert_eq!(openrouter.len(), 1);
+        assert_eq!(openrouter[0].listing, Listing::Listed);
         assert_eq!(openrouter[0].group, "kimi-k2.5");
         assert!(openrouter[0].score.is_some());
         assert!(
@@ -388,10 +415,87 @@ mod tests {
         let ids: Vec<_> = catalog
             .rows
             .iter()
-            .filter(|r| r.provider.key == "ollama")
+            .filter(|r| r.provider.key == "ollama" && !r.is_unlisted())
             .map(|r| r.upstream_id.clone())
             .collect();
         assert_eq!(ids, ["qwen2.5-coder:7b", "llama3:8b"]);
+    }
+
+    #[test]
+    fn static_rows_the_list_omits_are_retired_and_come_back_when_listed() {
+        let groq = |catalog: &Catalog, id: &str| {
+            catalog
+                .rows
+                .iter()
+                .find(|r| r.provider.key == "groq" && r.upstream_id == id)
+                .cloned()
+                .unwrap()
+        };
+        let statics = build(&Settings::default(), &[]);
+        let all_static = groq(&statics, "llama-3.3-70b-versatile");
+        assert_eq!(
+            all_static.listing,
+            Listing::Unknown,
+            "no list yet: no verdict"
+        );
+
+        let mut listing = ModelListing::default();
+        listing.update(vec![model("llama-3.3-70b-versatile")], 1_000);
+        listing.update(vec![model("openai/gpt-oss-120b")], 2_000);
+        let discovered = BTreeMap::from([("groq".to_string(), listing.clone())]);
+        let builtin = BuiltinCatalog::load().unwrap();
+        let env = EnvOverrides::default();
+        let catalog = build_catalog(&builtin, &Settings::default(), &env, &discovered);
+        assert_eq!(
+            groq(&catalog, "llama-3.3-70b-versatile").listing,
+            Listing::NotListed {
+                last_seen: Some(1_000)
+            }
+        );
+        assert_eq!(
+            groq(&catalog, "openai/gpt-oss-120b").listing,
+            Listing::Listed
+        );
+        let never_seen = catalog
+            .rows
+            .iter()
+            .find(|r| {
+                r.provider.key == "groq"
+                    && r.origin == RowOrigin::Builtin
+                    && !["llama-3.3-70b-versatile", "openai/gpt-oss-120b"]
+                        .contains(&r.upstream_id.as_str())
+            })
+            .unwrap();
+        assert_eq!(never_seen.listing, Listing::NotListed { last_seen: None });
+
+        // Listed again: back.
+        listing.update(
+            vec![
+                model("llama-3.3-70b-versatile"),
+                model("openai/gpt-oss-120b"),
+            ],
+            3_000,
+        );
+        let discovered = BTreeMap::from([("groq".to_string(), listing)]);
+        let catalog = build_catalog(&builtin, &Settings::default(), &env, &discovered);
+        assert_eq!(
+            groq(&catalog, "llama-3.3-70b-versatile").listing,
+            Listing::Listed
+        );
+    }
+
+    #[test]
+    fn an_empty_list_retires_nothing() {
+        let mut listing = ModelListing::default();
+        listing.update(vec![model("llama-3.3-70b-versatile")], 1_000);
+        listing.update(Vec::new(), 2_000);
+        assert_eq!(listing.models.len(), 1, "an empty list changes nothing");
+        let catalog = build(&Settings::default(), &[("groq", Vec::new())]);
+        assert!(catalog
+            .rows
+            .iter()
+            .filter(|r| r.provider.key == "groq")
+            .all(|r| r.listing == Listing::Unknown));
     }
 
     #[test]

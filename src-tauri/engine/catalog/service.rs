@@ -12,23 +12,43 @@ use tokio_util::sync::CancellationToken;
 
 use crate::engine::config::{EnvOverrides, Settings};
 use crate::engine::credentials::Credentials;
+use crate::engine::health::ratelimit::parse_duration;
 use crate::engine::providers::builtin::BuiltinCatalog;
-use crate::engine::providers::discovery::{discover, DiscoveredModel, DiscoveryError};
+use crate::engine::providers::discovery::{discover, DiscoveryError, ModelListing};
 use crate::engine::providers::headers::ClientIdentity;
 use crate::engine::providers::{AuthMode, DiscoveryKind, Provider};
+use crate::engine::requestlog::unix_ms;
 
 use super::{build_catalog, Catalog};
 
 /// Retry a failed discovery after this long instead of the full TTL.
 pub const FAILED_DISCOVERY_RETRY: Duration = Duration::from_secs(120);
+/// How often a provider's model list is read (each provider's `discovery_ttl_minutes` in
+/// `providers.toml` says 360); the longest a provider's `Retry-After` defers it.
+pub const DISCOVERY_INTERVAL: Duration = Duration::from_secs(6 * 3600);
 const SCHEDULER_TICK: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone, Default)]
 struct DiscoveryRecord {
-    models: Vec<DiscoveredModel>,
+    listing: ModelListing,
     last_success: Option<Instant>,
     last_attempt: Option<Instant>,
     last_error: Option<String>,
+    /// The provider asked for no request before then (a 429 with `Retry-After`).
+    not_before: Option<Instant>,
+}
+
+/// When a failed discovery may run again: after the provider's own `Retry-After` if it said
+/// one (a model list is a request against its budget too), never sooner than the short retry.
+fn retry_at(error: &DiscoveryError, now: Instant) -> Option<Instant> {
+    match error {
+        DiscoveryError::Status {
+            retry_after: Some(text),
+            ..
+        } => parse_duration(text)
+            .map(|wait| now + wait.max(FAILED_DISCOVERY_RETRY).min(DISCOVERY_INTERVAL)),
+        _ => None,
+    }
 }
 
 /// Why the catalog could not do what it was asked.
@@ -52,6 +72,9 @@ pub struct DiscoveryStatus {
 /// Pure: is a discovery of this provider due at `now`?
 fn discovery_due(record: Option<&DiscoveryRecord>, ttl: Duration, now: Instant) -> bool {
     let Some(record) = record else { return true };
+    if record.not_before.is_some_and(|at| now < at) {
+        return false;
+    }
     match (record.last_attempt, record.last_error.is_some()) {
         (None, _) => true,
         (Some(attempt), true) => now.duration_since(attempt) >= FAILED_DISCOVERY_RETRY,
@@ -107,10 +130,10 @@ impl CatalogService {
     /// Publishes a new snapshot from the current settings and discovery results.
     pub fn rebuild(&self) {
         let settings = self.settings.borrow().clone();
-        let discovered: BTreeMap<String, Vec<DiscoveredModel>> = self
+        let discovered: BTreeMap<String, ModelListing> = self
             .lock_records()
             .iter()
-            .map(|(key, record)| (key.clone(), record.models.clone()))
+            .map(|(key, record)| (key.clone(), record.listing.clone()))
             .collect();
         let catalog = build_catalog(&self.builtin, &settings, &self.env, &discovered);
         self.published.send_replace(Arc::new(catalog));
@@ -121,7 +144,7 @@ impl CatalogService {
             .iter()
             .map(|(key, record)| DiscoveryStatus {
                 provider: key.clone(),
-                models: record.models.len(),
+                models: record.listing.models.len(),
                 last_error: record.last_error.clone(),
             })
             .collect()
@@ -173,12 +196,14 @@ impl CatalogService {
                 record.last_attempt = Some(now);
                 match result {
                     Ok(models) => {
-                        record.models = models;
+                        record.not_before = None;
+                        record.listing.update(models, unix_ms());
                         record.last_success = Some(now);
                         record.last_error = None;
                     }
                     Err(error) => {
                         tracing::warn!(provider = %provider.key, "model discovery failed: {error}");
+                        record.not_before = retry_at(&error, now);
                         record.last_error = Some(error.to_string());
                     }
                 }
@@ -213,12 +238,14 @@ impl CatalogService {
             match result {
                 Ok(models) => {
                     let count = models.len();
-                    record.models = models;
+                    record.not_before = None;
+                    record.listing.update(models, unix_ms());
                     record.last_success = Some(now);
                     record.last_error = None;
                     Ok(count)
                 }
                 Err(error) => {
+                    record.not_before = retry_at(&error, now);
                     record.last_error = Some(error.to_string());
                     Err(error.into())
                 }
@@ -284,5 +311,39 @@ mod tests {
             ttl,
             start + FAILED_DISCOVERY_RETRY
         ));
+    }
+
+    #[test]
+    fn a_provider_that_answered_429_is_not_asked_again_before_its_retry_after() {
+        let start = Instant::now();
+        let limited = DiscoveryError::Status {
+            url: "u".into(),
+            status: 429,
+            retry_after: Some("600".into()),
+        };
+        let not_before = retry_at(&limited, start);
+        assert_eq!(not_before, Some(start + Duration::from_secs(600)));
+        let record = DiscoveryRecord {
+            last_attempt: Some(start),
+            last_error: Some("429".into()),
+            not_before,
+            ..Default::default()
+        };
+        let ttl = DISCOVERY_INTERVAL;
+        assert!(!discovery_due(
+            Some(&record),
+            ttl,
+            start + Duration::from_secs(599)
+        ));
+        assert!(discovery_due(
+            Some(&record),
+            ttl,
+            start + Duration::from_secs(600)
+        ));
+        let unreachable = DiscoveryError::Unreachable {
+            url: "u".into(),
+            reason: "refused".into(),
+        };
+        assert_eq!(retry_at(&unreachable, start), None);
     }
 }

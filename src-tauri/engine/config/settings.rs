@@ -10,6 +10,8 @@ use serde_json::{Map, Value};
 
 /// Default request body limit (the original's `10mb`).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
+/// Hours a row stays retired after its provider said the model is gone.
+pub const DEFAULT_RETIRED_ROW_HOURS: f64 = 24.0;
 /// Default number of candidates tried for one request.
 pub const DEFAULT_MAX_ATTEMPTS: usize = 6;
 
@@ -43,6 +45,8 @@ pub struct Settings {
     pub autostart: Autostart,
     /// Finishing a stream that broke after bytes reached the client on another row.
     pub continue_streams: ContinueStreams,
+    /// Hours a row stays retired after its provider said the model is gone (default 24).
+    pub retired_row_hours: Option<f64>,
 }
 
 /// `continueStreams` in the config file.
@@ -150,6 +154,17 @@ impl Settings {
 
     pub fn auto_ping_enabled(&self) -> bool {
         self.auto_ping_enabled.unwrap_or(true)
+    }
+
+    /// How long a row stays retired after its provider answered that the model is gone:
+    /// `retiredRowHours`, a day by default, between a minute and thirty days.
+    pub fn retire_for(&self) -> Duration {
+        let hours = self
+            .retired_row_hours
+            .filter(|h| h.is_finite())
+            .unwrap_or(DEFAULT_RETIRED_ROW_HOURS)
+            .clamp(1.0 / 60.0, 720.0);
+        Duration::from_secs_f64(hours * 3600.0)
     }
 
     pub fn routing_deadline(&self) -> Duration {
@@ -335,6 +350,22 @@ mod tests {
         assert_eq!(settings.max_attempts(), DEFAULT_MAX_ATTEMPTS);
         assert_eq!(settings.pinning_mode, PinningMode::Canonical);
         assert_eq!(settings.timeouts.first_byte_ms, 45_000);
+    }
+
+    #[test]
+    fn a_gone_model_is_retired_for_a_day_unless_configured() {
+        assert_eq!(
+            parse(json!({})).retire_for(),
+            Duration::from_secs(24 * 3600)
+        );
+        assert_eq!(
+            parse(json!({"retiredRowHours": 2})).retire_for(),
+            Duration::from_secs(7200)
+        );
+        assert_eq!(
+            parse(json!({"retiredRowHours": 0})).retire_for(),
+            Duration::from_secs(60)
+        );
     }
 
     #[test]

@@ -259,6 +259,9 @@ async fn try_candidates(
                 only_row_of_better_tier,
             };
             let step = policy::next_step(verdict, walk);
+            if !policy::costs_an_attempt(verdict) {
+                attempts -= 1;
+            }
             match reply {
                 Ok(reply) if step == Step::Deliver => {
                     let status = reply_status(&reply).as_u16();
@@ -400,24 +403,36 @@ fn check_account_quota(context: &ForwardContext, row: &Arc<ModelRow>, key: secre
     });
 }
 
-pub(super) fn record_failure(context: &ForwardContext, row: &ModelRow, failure: &Failure) {
-    let outcome = if failure.is_rate_limit() {
-        AttemptResult::RateLimited {
-            message: failure.message.clone(),
+/// What a failed attempt means for the row's health: a gone model retires the row for
+/// `retire_for`, a 429 cools it, anything else is a failure (for the breaker and error rate).
+pub fn attempt_result(failure: &Failure, retire_for: Duration) -> AttemptResult {
+    let message = failure.message.clone();
+    if failure.is_model_gone() {
+        AttemptResult::ModelGone {
+            message,
+            retire_for,
         }
+    } else if failure.is_rate_limit() {
+        AttemptResult::RateLimited { message }
     } else {
         AttemptResult::Failure {
             status: failure.status(),
-            message: failure.message.clone(),
+            message,
             timeout: failure.is_timeout(),
             hard: failure.is_hard(),
         }
-    };
+    }
+}
+
+pub(super) fn record_failure(context: &ForwardContext, row: &ModelRow, failure: &Failure) {
+    if failure.is_model_gone() {
+        tracing::info!(target: "modelrelay::route", row = %row.row_id(), "the provider no longer serves this model; retired: {}", failure.message);
+    }
     context.state.health.record(
         row,
         AttemptReport {
             source: SampleSource::Traffic,
-            outcome,
+            outcome: attempt_result(failure, context.settings.retire_for()),
             rate: failure.rate.clone(),
         },
         Instant::now(),

@@ -13,8 +13,8 @@ pub mod splice;
 pub mod stream;
 
 pub use executor::{
-    forward_chat, Answer, Ending, ForwardContext, Routed, Trace, ATTEMPTS_HEADER, MODEL_HEADER,
-    PROVIDER_HEADER,
+    attempt_result, forward_chat, Answer, Ending, ForwardContext, Routed, Trace, ATTEMPTS_HEADER,
+    MODEL_HEADER, PROVIDER_HEADER,
 };
 pub use request::ChatRequest;
 pub use route::{route, serves_model};

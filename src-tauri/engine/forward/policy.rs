@@ -40,6 +40,9 @@ pub enum Verdict {
     Answered,
     /// A 400 saying the prompt does not fit the row's context window.
     ContextOverflow,
+    /// The provider no longer serves the row's model: the row is retired, and the request
+    /// moves on without the attempt counting against it.
+    ModelGone,
     /// The row failed: `status` when it answered, `retry_after` when it said how long to wait.
     Failed {
         status: Option<u16>,
@@ -49,6 +52,9 @@ pub enum Verdict {
 
 impl Verdict {
     pub fn of_failure(failure: &Failure) -> Self {
+        if failure.is_model_gone() {
+            return Self::ModelGone;
+        }
         Self::Failed {
             status: match failure.kind {
                 FailureKind::Status(status) => Some(status),
@@ -93,6 +99,7 @@ pub fn next_step(verdict: Verdict, walk: Walk) -> Step {
     match verdict {
         Verdict::Answered => Step::Deliver,
         Verdict::ContextOverflow => Step::NextLargerWindow,
+        Verdict::ModelGone => Step::NextRow,
         Verdict::Failed { .. } if walk.retried_same_row => Step::NextRow,
         Verdict::Failed {
             status: Some(500), ..
@@ -109,6 +116,12 @@ pub fn next_step(verdict: Verdict, walk: Walk) -> Step {
         }
         Verdict::Failed { .. } => Step::NextRow,
     }
+}
+
+/// Whether an attempt that came to `verdict` counts against the request's attempt budget: a
+/// row whose model is gone says nothing about the request, and costs it nothing.
+pub fn costs_an_attempt(verdict: Verdict) -> bool {
+    verdict != Verdict::ModelGone
 }
 
 /// Whether another attempt may start: within the attempt budget and the routing deadline.
@@ -206,8 +219,10 @@ mod tests {
             only_row_of_better_tier: true,
             ..CALM
         };
-        let table: [(Verdict, Walk, Step); 17] = [
+        let table: [(Verdict, Walk, Step); 19] = [
             (Verdict::Answered, CALM, Step::Deliver),
+            (Verdict::ModelGone, CALM, Step::NextRow),
+            (Verdict::ModelGone, last, Step::NextRow),
             (Verdict::Answered, retried, Step::Deliver),
             (Verdict::ContextOverflow, CALM, Step::NextLargerWindow),
             (failed(Some(500), None), CALM, same_now),
@@ -240,6 +255,16 @@ mod tests {
         for (verdict, walk, step) in table {
             assert_eq!(next_step(verdict, walk), step, "{verdict:?} {walk:?}");
         }
+    }
+
+    #[test]
+    fn only_a_gone_model_costs_the_request_nothing() {
+        assert!(!costs_an_attempt(Verdict::ModelGone));
+        assert!(costs_an_attempt(Verdict::Answered));
+        assert!(costs_an_attempt(Verdict::ContextOverflow));
+        assert!(costs_an_attempt(failed(Some(404), None)));
+        let gone = Failure::new(FailureKind::ModelGone(410), "HTTP 410: Gone");
+        assert_eq!(Verdict::of_failure(&gone), Verdict::ModelGone);
     }
 
     #[test]

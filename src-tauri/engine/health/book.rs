@@ -40,6 +40,20 @@ pub enum AttemptResult {
     RateLimited {
         message: String,
     },
+    /// The provider said it no longer serves the model: the row is retired for `retire_for`,
+    /// its circuit and its error rate untouched.
+    ModelGone {
+        message: String,
+        retire_for: Duration,
+    },
+}
+
+/// A row the provider said it no longer serves, until when, and its words.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Retirement {
+    pub since: Instant,
+    pub until: Instant,
+    pub message: String,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -54,12 +68,19 @@ struct RowHealth {
     /// How this row turned out to continue a cut answer, when traffic taught better than the
     /// catalog.
     learned_continuation: Option<ContinueMode>,
+    /// Set when the provider answered that the model is gone.
+    retired: Option<Retirement>,
 }
 
 /// How long quota headroom is trusted when the provider gave no reset time.
 const HEADROOM_WITHOUT_RESET: Duration = Duration::from_secs(60);
 
 impl RowHealth {
+    /// The retirement, while it runs.
+    fn retirement(&self, now: Instant) -> Option<&Retirement> {
+        self.retired.as_ref().filter(|r| r.until > now)
+    }
+
     /// The quota headroom, while the window it describes is still running.
     fn headroom(&self, now: Instant) -> Option<f64> {
         let rate = self.last_rate.as_ref()?;
@@ -80,6 +101,8 @@ pub struct RowHealthView {
     pub last_error: Option<(Instant, String)>,
     pub last_rate: Option<RateLimitInfo>,
     pub circuit_open: bool,
+    /// The provider said the model is gone, and the retirement still runs.
+    pub retired: Option<Retirement>,
 }
 
 /// Row health by provider key, then upstream id: a row is found from its parts, with no
@@ -135,6 +158,7 @@ fn condition_of(rows: &Rows, pools: &Pools, row: &ModelRow, now: Instant) -> Row
         admission: health.breaker.peek(now),
         cooling_until,
         trial_at: health.breaker.trial_at(),
+        retired_until: health.retirement(now).map(|r| r.until),
     }
 }
 
@@ -188,7 +212,8 @@ impl HealthBook {
     /// Takes the breaker's permission for one request; `false` means skip the row — also when
     /// the row (or its account's shared pool) started cooling down after the plan was made.
     pub fn admit(&self, row: &ModelRow, now: Instant) -> bool {
-        if self.condition(row, now).cooling(now).is_some() {
+        let condition = self.condition(row, now);
+        if condition.cooling(now).is_some() || condition.retired_until.is_some() {
             return false;
         }
         let mut rows = self.lock_rows();
@@ -268,6 +293,19 @@ impl HealthBook {
                 sample.status = Some(429);
                 health.last_error = Some((now, message.clone()));
             }
+            AttemptResult::ModelGone {
+                message,
+                retire_for,
+            } => {
+                // Not a failure of a row that exists: no sample, no breaker, no error rate.
+                health.retired = Some(Retirement {
+                    since: now,
+                    until: now + *retire_for,
+                    message: message.clone(),
+                });
+                health.last_error = Some((now, message.clone()));
+                return;
+            }
         }
         health.stats.record(sample);
         if let Some(rate) = report.rate {
@@ -293,6 +331,7 @@ impl HealthBook {
         let rows = self.lock_rows();
         let health = row_health(&rows, row).cloned().unwrap_or_default();
         RowHealthView {
+            retired: health.retirement(now).cloned(),
             circuit_open: health.breaker.is_open(now),
             uptime: health.stats.uptime(),
             samples: health.stats.samples.iter().cloned().collect(),
@@ -484,6 +523,41 @@ mod tests {
             None,
             "the window reset"
         );
+    }
+
+    #[test]
+    fn a_gone_model_retires_its_row_for_a_while_without_touching_the_circuit() {
+        let book = HealthBook::default();
+        let gone = row("x", false);
+        let sibling = ModelRow::new(gone.provider.clone(), "other", "other", RowOrigin::Builtin);
+        let now = Instant::now();
+        book.record(
+            &gone,
+            AttemptReport {
+                source: SampleSource::Traffic,
+                outcome: AttemptResult::ModelGone {
+                    message: "HTTP 410: Gone".into(),
+                    retire_for: Duration::from_secs(3600),
+                },
+                rate: None,
+            },
+            now,
+        );
+        let condition = book.condition(&gone, now);
+        assert_eq!(
+            condition.retired_until,
+            Some(now + Duration::from_secs(3600))
+        );
+        assert_eq!(condition.admission, Admission::Yes, "no circuit opened");
+        assert_eq!(condition.error_rate, 0.0, "not counted as failing");
+        assert!(!book.admit(&gone, now), "a retired row is not admitted");
+        assert!(book.admit(&sibling, now), "the provider's other rows stay up");
+        let view = book.view(&gone, now);
+        assert_eq!(view.retired.unwrap().message, "HTTP 410: Gone");
+        assert!(view.samples.is_empty());
+        let later = now + Duration::from_secs(3600);
+        assert_eq!(book.condition(&gone, later).retired_until, None);
+        assert!(book.admit(&gone, later), "back after the retirement");
     }
 
     #[test]

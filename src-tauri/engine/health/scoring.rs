@@ -52,6 +52,8 @@ pub struct RowCondition {
     pub cooling_until: Option<(Instant, Window)>,
     /// When an open circuit lets its next trial through.
     pub trial_at: Option<Instant>,
+    /// Retired until then: the provider said it no longer serves the model.
+    pub retired_until: Option<Instant>,
 }
 
 impl Default for RowCondition {
@@ -65,6 +67,7 @@ impl Default for RowCondition {
             admission: Admission::Yes,
             cooling_until: None,
             trial_at: None,
+            retired_until: None,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Reading a provider's model list (`GET <base>/models`) and keeping only chat models.
 //! Parsing is pure; `fetch_models` is the one function here that does IO.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -19,13 +20,44 @@ pub struct DiscoveredModel {
     pub context: Option<u32>,
 }
 
+/// A provider's last successful model list, and when each id was last listed by one.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ModelListing {
+    pub models: Vec<DiscoveredModel>,
+    /// Unix ms of the last list that had each id, for every id a list had since the start.
+    pub last_seen: HashMap<String, u64>,
+}
+
+impl ModelListing {
+    /// Takes a new successful list seen at `at` (unix ms). An empty list says nothing (a
+    /// provider that lists no model at all is having a bad moment) and changes nothing.
+    pub fn update(&mut self, models: Vec<DiscoveredModel>, at: u64) {
+        if models.is_empty() {
+            return;
+        }
+        for model in &models {
+            self.last_seen.insert(model.id.clone(), at);
+        }
+        self.models = models;
+    }
+
+    pub fn lists(&self, id: &str) -> bool {
+        self.models.iter().any(|model| model.id == id)
+    }
+}
+
 /// Why a discovery failed (kept for the UI; never contains a key).
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum DiscoveryError {
     #[error("`{url}` could not be reached: {reason}")]
     Unreachable { url: String, reason: String },
     #[error("`{url}` answered HTTP {status}")]
-    Status { url: String, status: u16 },
+    Status {
+        url: String,
+        status: u16,
+        /// The answer's `Retry-After`, as it was written.
+        retry_after: Option<String>,
+    },
     #[error("`{url}` did not return a model list: {reason}")]
     Unparseable { url: String, reason: String },
 }
@@ -153,6 +185,11 @@ async fn get_json(request: reqwest::RequestBuilder, url: &str) -> Result<Value, 
         return Err(DiscoveryError::Status {
             url: url.to_string(),
             status: status.as_u16(),
+            retry_after: response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_string),
         });
     }
     response

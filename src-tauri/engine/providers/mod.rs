@@ -211,6 +211,21 @@ pub enum RowOrigin {
     Discovered,
 }
 
+/// What the provider's own model list said of a row at its last successful discovery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Listing {
+    /// No list to go by: the provider has no discovery, none succeeded yet, or the row came
+    /// from the user.
+    #[default]
+    Unknown,
+    Listed,
+    /// The list no longer has this model: the row is retired until a list has it again.
+    /// `last_seen` (unix ms) is when a list last had it, if one did since the start.
+    NotListed {
+        last_seen: Option<u64>,
+    },
+}
+
 /// One model served by one provider: the unit the router ranks and calls.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelRow {
@@ -233,6 +248,8 @@ pub struct ModelRow {
     /// How this row finishes another row's cut answer (the catalog's word; traffic may teach
     /// the health book better).
     pub continuation: ContinueMode,
+    /// Whether the provider's model list still offers it.
+    pub listing: Listing,
 }
 
 impl ModelRow {
@@ -250,9 +267,15 @@ impl ModelRow {
             tags: Vec::new(),
             limits: FreeTierLimits::default(),
             continuation: provider.continuation,
+            listing: Listing::Unknown,
             provider,
             origin,
         }
+    }
+
+    /// The provider's model list no longer has this row's model.
+    pub fn is_unlisted(&self) -> bool {
+        matches!(self.listing, Listing::NotListed { .. })
     }
 
     /// `provider/upstream-id`, unique in a catalog.

@@ -29,6 +29,11 @@ pub enum SkipReason {
         until: Instant,
         window: Window,
     },
+    /// The provider no longer offers the model: its list omits it, or it answered that the
+    /// model is gone (then until `until`).
+    Retired {
+        until: Option<Instant>,
+    },
 }
 
 impl SkipReason {
@@ -48,6 +53,7 @@ impl SkipReason {
                 ..
             } => "daily quota spent",
             Self::RateLimited { .. } => "rate-limited",
+            Self::Retired { .. } => "retired: the provider no longer offers this model",
         }
     }
 }
@@ -140,6 +146,11 @@ fn skip_reason(
     }
     if !provider.enabled {
         return Some(SkipReason::ProviderDisabled);
+    }
+    if row.is_unlisted() || condition.retired_until.is_some() {
+        return Some(SkipReason::Retired {
+            until: condition.retired_until,
+        });
     }
     if inputs
         .settings

@@ -156,6 +156,7 @@ mod tests {
             tags: vec!["coding".into()],
             origin: RowOrigin::Builtin,
             continuation: Default::default(),
+            listing: Default::default(),
         })
     }
 

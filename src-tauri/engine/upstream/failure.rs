@@ -36,6 +36,9 @@ pub enum FailureKind {
     /// A success status with a body that is not what the endpoint speaks (an HTML error page
     /// from a proxy, a login page): the row failed, whatever its status said.
     NotAnAnswer,
+    /// The provider says it no longer serves this model (`model_not_found`, decommissioned,
+    /// NVIDIA's 410 `Gone`), with the status it answered: the row is retired, not failing.
+    ModelGone(u16),
 }
 
 #[derive(Debug, Clone)]
@@ -65,9 +68,14 @@ impl Failure {
 
     pub fn status(&self) -> Option<u16> {
         match self.kind {
-            FailureKind::Status(status) => Some(status),
+            FailureKind::Status(status) | FailureKind::ModelGone(status) => Some(status),
             _ => None,
         }
+    }
+
+    /// The provider no longer serves the row's model.
+    pub fn is_model_gone(&self) -> bool {
+        matches!(self.kind, FailureKind::ModelGone(_))
     }
 
     /// The row could not be reached at all.
@@ -170,6 +178,54 @@ const CONTEXT_OVERFLOW_PHRASES: &[&str] = &[
     "input is too long",
 ];
 
+/// How providers say a model does not exist or was retired, lowercased. Sources: OpenAI and
+/// Cerebras (`model_not_found`, "The model `x` does not exist or you do not have access to
+/// it"), Groq (`model_decommissioned`, "has been decommissioned and is no longer supported"),
+/// NVIDIA NIM (410 `Gone`, "has been deprecated", "reached its end of life"), Google ("is not
+/// found for API version"), OpenRouter ("is not a valid model ID", "No endpoints found for"),
+/// SambaNova and vLLM servers ("Model not found", "model … does not exist"), Mistral
+/// ("Invalid model"). These name the model themselves:
+const MODEL_GONE_PHRASES: &[&str] = &[
+    "model_not_found",
+    "model_decommissioned",
+    "model not found",
+    "is not found for api version",
+    "not a valid model",
+    "no endpoints found for",
+    "invalid model",
+    "unknown model",
+];
+
+/// Phrases that say something is gone, which count only when the answer is about a model
+/// (a wrong path's "does not exist" must not retire every row of a provider).
+const GONE_PHRASES: &[&str] = &[
+    "does not exist",
+    "has been deprecated",
+    "was deprecated",
+    "is deprecated",
+    "decommissioned",
+    "no longer supported",
+    "no longer available",
+    "end of life",
+];
+
+/// An error answer that says the provider does not serve the requested model (any more): a
+/// 410 always (NVIDIA answers a retired model with `410 Gone`); a 404 or 400 when its body
+/// names the model as missing or retired. A bare 404 (a wrong path) is not enough.
+pub fn is_model_gone(status: u16, body: &[u8]) -> bool {
+    if status == 410 {
+        return true;
+    }
+    if status != 404 && status != 400 {
+        return false;
+    }
+    let text = String::from_utf8_lossy(body).to_ascii_lowercase();
+    MODEL_GONE_PHRASES
+        .iter()
+        .any(|phrase| text.contains(phrase))
+        || (text.contains("model") && GONE_PHRASES.iter().any(|phrase| text.contains(phrase)))
+}
+
 /// A 400 that says the prompt does not fit this row's context window.
 pub fn is_context_overflow(body: &[u8]) -> bool {
     let text = String::from_utf8_lossy(body).to_ascii_lowercase();
@@ -262,6 +318,48 @@ mod tests {
         assert!(!is_context_overflow(
             br#"{"error":{"message":"Invalid API Key"}}"#
         ));
+    }
+
+    #[test]
+    fn recognises_models_the_provider_no_longer_serves() {
+        let gone: [(u16, &[u8]); 8] = [
+            // NVIDIA NIM
+            (410, br#"{"status":410,"title":"Gone","detail":"Function not found"}"#),
+            (410, b"Gone"),
+            // OpenAI, Cerebras
+            (404, br#"{"error":{"message":"The model `llama-4-scout` does not exist or you do not have access to it.","type":"invalid_request_error","code":"model_not_found"}}"#),
+            // Groq (a 400)
+            (400, br#"{"error":{"message":"The model `gemma2-9b-it` has been decommissioned and is no longer supported.","type":"invalid_request_error","code":"model_decommissioned"}}"#),
+            // NVIDIA NIM on a deprecated model
+            (404, br#"{"detail":"Model meta/llama-3.1-405b-instruct has been deprecated"}"#),
+            // Google
+            (404, br#"[{"error":{"code":404,"message":"models/gemini-1.0-pro is not found for API version v1beta","status":"NOT_FOUND"}}]"#),
+            // OpenRouter
+            (404, br#"{"error":{"message":"No endpoints found for mistralai/devstral:free.","code":404}}"#),
+            // SambaNova, vLLM
+            (404, br#"{"error":"Model not found"}"#),
+        ];
+        for (status, body) in gone {
+            assert!(
+                is_model_gone(status, body),
+                "{status} {}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        let not_gone: [(u16, &[u8]); 5] = [
+            (404, b"Not Found"),
+            (404, br#"{"detail":"The page does not exist"}"#),
+            (400, br#"{"error":{"message":"temperature must be <= 2"}}"#),
+            (500, br#"{"error":{"message":"model not found"}}"#),
+            (429, br#"{"error":{"code":"model_not_found"}}"#),
+        ];
+        for (status, body) in not_gone {
+            assert!(
+                !is_model_gone(status, body),
+                "{status} {}",
+                String::from_utf8_lossy(body)
+            );
+        }
     }
 
     #[test]

@@ -13,7 +13,9 @@ use tokio::time::{timeout, timeout_at, Instant};
 use crate::engine::health::{read_rate_limit, RateLimitInfo};
 use crate::engine::providers::describe_http_error;
 
-use super::failure::{classify_status, error_message_from_body, Failure, FailureKind, StatusClass};
+use super::failure::{
+    classify_status, error_message_from_body, is_model_gone, Failure, FailureKind, StatusClass,
+};
 use super::Reply;
 
 /// An upstream body as it arrives.
@@ -67,8 +69,13 @@ pub async fn sort_answer(
         StatusClass::Failover => {
             let headers = response.headers().clone();
             let body = read_error_body(response.bytes_stream().boxed()).await;
+            let kind = if is_model_gone(status.as_u16(), &body) {
+                FailureKind::ModelGone(status.as_u16())
+            } else {
+                FailureKind::Status(status.as_u16())
+            };
             Err(Failure {
-                kind: FailureKind::Status(status.as_u16()),
+                kind,
                 message: format!(
                     "HTTP {}: {}",
                     status.as_u16(),
@@ -80,6 +87,17 @@ pub async fn sort_answer(
         StatusClass::ClientError => {
             let content_type = response.headers().get(header::CONTENT_TYPE).cloned();
             let body = read_whole(response.bytes_stream().boxed(), deadline, idle).await?;
+            // A refusal that says the model is gone is the row's failure, not the client's.
+            if is_model_gone(status.as_u16(), &body) {
+                return Err(Failure::new(
+                    FailureKind::ModelGone(status.as_u16()),
+                    format!(
+                        "HTTP {}: {}",
+                        status.as_u16(),
+                        error_message_from_body(&body)
+                    ),
+                ));
+            }
             Ok(Err(Reply::Refused {
                 status,
                 content_type,
