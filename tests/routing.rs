@@ -206,21 +206,22 @@ async fn a_prompt_too_long_for_one_row_moves_to_a_row_with_a_larger_window() {
     let small = FakeUpstream::start().await;
     small.otherwise(Script::status(
         400,
-        "This model's maximum context length is 65536 tokens",
+        "This model's maximum context length is 8192 tokens",
     ));
     let large = FakeUpstream::start().await;
     large.otherwise(Script::text("fits"));
+    // GLM 4.7: 8,192 tokens on Cerebras' free tier, 200K on NVIDIA (built-in catalog).
     let router = start_router(json!({
         "providers": {
             "cerebras": {"baseUrl": small.base_url(), "priority": -1},
-            "groq": {"baseUrl": large.base_url()}
+            "nvidia": {"baseUrl": large.base_url()}
         },
-        "apiKeys": {"cerebras": "csk-0123456789", "groq": "gsk-0123456789"}
+        "apiKeys": {"cerebras": "csk-0123456789", "nvidia": "nvapi-0123456789"}
     }))
     .await;
-    let response = router.chat(user_message("gpt-oss-120b", false)).await;
+    let response = router.chat(user_message("glm-4.7", false)).await;
     assert_eq!(response.status(), 200);
-    assert_eq!(response.headers()["x-modelrelay-provider"], "groq");
+    assert_eq!(response.headers()["x-modelrelay-provider"], "nvidia");
     assert_eq!(small.chat_requests().len(), 1);
 }
 

@@ -1,9 +1,9 @@
 //! The built-in catalog: providers, model rows and id aliases, compiled in from
 //! `src-tauri/catalog/*.toml` (edit those files, not this one).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::engine::catalog::slug::normalize_model_id;
 use crate::engine::config::{EnvOverrides, Settings};
@@ -53,8 +53,29 @@ pub struct ProviderSpec {
     pub notes: Option<String>,
 }
 
+/// The `score_source` values a row may carry (docs/CATALOG.md says what each means).
+pub const SCORE_SOURCES: [&str; 4] = [
+    // The original v1.22's offline score (scores.js) for this very id.
+    "original-offline-table",
+    // The original's score for the same model under another provider's id.
+    "original-offline-table-same-model",
+    // A published SWE-bench Verified resolve rate.
+    "swe-bench-verified",
+    // Our own estimate.
+    "estimate",
+];
+
+/// Where a row's facts come from: checked against named sources (keys of `[sources]` in
+/// models.toml) on a date, or an estimate with the reason it could not be checked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum Provenance {
+    Verified { date: String, sources: Vec<String> },
+    Estimate { reason: String },
+}
+
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "ModelTable")]
 pub struct ModelSpec {
     pub provider: String,
     pub id: String,
@@ -64,14 +85,111 @@ pub struct ModelSpec {
     pub tools: Option<bool>,
     pub vision: Option<bool>,
     pub score: Option<f64>,
+    /// One of [`SCORE_SOURCES`]; present exactly when `score` is.
     pub score_source: Option<String>,
-    #[serde(default)]
     pub tags: Vec<String>,
     pub rpm: Option<u32>,
     pub rpd: Option<u32>,
     pub tpm: Option<u32>,
     /// Overrides the provider's `continuation` for this model.
     pub continuation: Option<ContinueMode>,
+    pub provenance: Provenance,
+}
+
+/// A `[[model]]` table as written; [`ModelSpec`] is it checked.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ModelTable {
+    provider: String,
+    id: String,
+    group: String,
+    name: String,
+    context: Option<u32>,
+    tools: Option<bool>,
+    vision: Option<bool>,
+    score: Option<f64>,
+    score_source: Option<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+    rpm: Option<u32>,
+    rpd: Option<u32>,
+    tpm: Option<u32>,
+    continuation: Option<ContinueMode>,
+    verified: Option<VerifiedTable>,
+    estimate: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VerifiedTable {
+    /// A TOML local date (`2026-12-08`, unquoted).
+    date: toml::value::Datetime,
+    sources: Vec<String>,
+}
+
+impl TryFrom<ModelTable> for ModelSpec {
+    type Error = String;
+
+    fn try_from(row: ModelTable) -> Result<Self, String> {
+        let at = format!("row {}/{}", row.provider, row.id);
+        let provenance = match (row.verified, row.estimate) {
+            (Some(verified), None) => {
+                let date_only = verified.date.date.is_some()
+                    && verified.date.time.is_none()
+                    && verified.date.offset.is_none();
+                if !date_only {
+                    return Err(format!("{at}: `verified.date` must be a date (YYYY-MM-DD)"));
+                }
+                if verified.sources.is_empty() {
+                    return Err(format!("{at}: `verified.sources` names no source"));
+                }
+                Provenance::Verified {
+                    date: verified.date.to_string(),
+                    sources: verified.sources,
+                }
+            }
+            (None, Some(reason)) if !reason.trim().is_empty() => Provenance::Estimate { reason },
+            (None, Some(_)) => return Err(format!("{at}: `estimate` must give its reason")),
+            (None, None) => {
+                return Err(format!(
+                    "{at} has neither `verified` (date and sources) nor `estimate` (reason)"
+                ))
+            }
+            (Some(_), Some(_)) => {
+                return Err(format!("{at} has both `verified` and `estimate`"));
+            }
+        };
+        match (row.score, row.score_source.as_deref()) {
+            (Some(_), None) => return Err(format!("{at} has a score without a score_source")),
+            (None, Some(_)) => return Err(format!("{at} has a score_source without a score")),
+            (Some(_), Some(source)) if !SCORE_SOURCES.contains(&source) => {
+                return Err(format!(
+                    "{at}: unknown score_source `{source}` (one of {SCORE_SOURCES:?})"
+                ))
+            }
+            (Some(_), Some("estimate")) if matches!(provenance, Provenance::Verified { .. }) => {
+                return Err(format!("{at}: an estimated score cannot be `verified`"))
+            }
+            _ => {}
+        }
+        Ok(Self {
+            provider: row.provider,
+            id: row.id,
+            group: row.group,
+            name: row.name,
+            context: row.context,
+            tools: row.tools,
+            vision: row.vision,
+            score: row.score,
+            score_source: row.score_source,
+            tags: row.tags,
+            rpm: row.rpm,
+            rpd: row.rpd,
+            tpm: row.tpm,
+            continuation: row.continuation,
+            provenance,
+        })
+    }
 }
 
 impl ModelSpec {
@@ -91,6 +209,8 @@ struct ProvidersFile {
 
 #[derive(Deserialize)]
 struct ModelsFile {
+    /// What a `verified.sources` key names.
+    sources: BTreeMap<String, String>,
     model: Vec<ModelSpec>,
 }
 
@@ -104,6 +224,8 @@ struct AliasesFile {
 pub struct BuiltinCatalog {
     pub providers: Vec<ProviderSpec>,
     pub models: Vec<ModelSpec>,
+    /// `verified.sources` key → what that source is.
+    pub sources: BTreeMap<String, String>,
     pub aliases: HashMap<String, String>,
 }
 
@@ -134,6 +256,7 @@ impl BuiltinCatalog {
         Ok(Self {
             providers: providers.provider,
             models: models.model,
+            sources: models.sources,
             aliases: aliases.aliases,
         })
     }
@@ -292,6 +415,135 @@ mod tests {
                     model.id
                 );
             }
+        }
+    }
+
+    /// Parses one `[[model]]` table (plus `extra` lines) the way the catalog does.
+    fn parse_row(extra: &str) -> Result<ModelSpec, String> {
+        let text = format!(
+            "[sources]\n\n[[model]]\nprovider = \"p\"\nid = \"m\"\ngroup = \"m\"\nname = \"M\"\n{extra}"
+        );
+        toml::from_str::<ModelsFile>(&text)
+            .map(|mut file| file.model.remove(0))
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_row_needs_verified_or_estimate_but_not_both() {
+        let verified = "verified = { date = 2026-12-08, sources = [\"s\"] }";
+        let estimate = "estimate = \"unchecked\"";
+        let neither = parse_row("").unwrap_err();
+        assert!(
+            neither.contains("row p/m has neither `verified`"),
+            "{neither}"
+        );
+        let both = parse_row(&format!("{verified}\n{estimate}")).unwrap_err();
+        assert!(both.contains("both `verified` and `estimate`"), "{both}");
+        assert!(parse_row("estimate = \" \"")
+            .unwrap_err()
+            .contains("reason"));
+        let datetime = parse_row("verified = { date = 2026-12-08T10:00:00Z, sources = [\"s\"] }");
+        assert!(datetime.unwrap_err().contains("must be a date"));
+        let no_source = parse_row("verified = { date = 2026-12-08, sources = [] }");
+        assert!(no_source.unwrap_err().contains("names no source"));
+        assert_eq!(
+            parse_row(verified).unwrap().provenance,
+            Provenance::Verified {
+                date: "2026-12-08".into(),
+                sources: vec!["s".into()]
+            }
+        );
+        assert_eq!(
+            parse_row(estimate).unwrap().provenance,
+            Provenance::Estimate {
+                reason: "unchecked".into()
+            }
+        );
+    }
+
+    #[test]
+    fn a_score_names_a_known_source_and_an_estimated_score_is_not_verified() {
+        let estimate = "estimate = \"unchecked\"";
+        let bare = parse_row(&format!("score = 0.5\n{estimate}")).unwrap_err();
+        assert!(bare.contains("score without a score_source"), "{bare}");
+        let unknown = parse_row(&format!(
+            "score = 0.5\nscore_source = \"vibes\"\n{estimate}"
+        ));
+        assert!(unknown
+            .unwrap_err()
+            .contains("unknown score_source `vibes`"));
+        let orphan = parse_row(&format!("score_source = \"estimate\"\n{estimate}"));
+        assert!(orphan.unwrap_err().contains("without a score"));
+        let guessed = "score = 0.5\nscore_source = \"estimate\"";
+        let verified = "verified = { date = 2026-12-08, sources = [\"s\"] }";
+        let claimed = parse_row(&format!("{guessed}\n{verified}")).unwrap_err();
+        assert!(
+            claimed.contains("estimated score cannot be `verified`"),
+            "{claimed}"
+        );
+        assert!(parse_row(&format!("{guessed}\n{estimate}")).is_ok());
+    }
+
+    #[test]
+    fn every_row_is_verified_against_known_sources_or_an_estimate() {
+        let catalog = catalog();
+        let mut verified = 0;
+        for model in &catalog.models {
+            match &model.provenance {
+                Provenance::Verified { date, sources } => {
+                    verified += 1;
+                    assert_eq!(
+                        date.len(),
+                        10,
+                        "{}/{} date {date}",
+                        model.provider,
+                        model.id
+                    );
+                    for source in sources {
+                        assert!(
+                            catalog.sources.contains_key(source),
+                            "{}/{} cites unknown source {source}",
+                            model.provider,
+                            model.id
+                        );
+                    }
+                }
+                Provenance::Estimate { reason } => {
+                    assert!(!reason.trim().is_empty(), "{}/{}", model.provider, model.id)
+                }
+            }
+        }
+        // The original's rows are checked against it; an estimate is the exception.
+        assert!(verified * 2 > catalog.models.len(), "{verified} verified");
+    }
+
+    #[test]
+    fn every_group_slug_resolves_to_itself_by_an_identity_alias() {
+        let catalog = catalog();
+        for model in &catalog.models {
+            assert_eq!(
+                catalog.aliases.get(&model.group),
+                Some(&model.group),
+                "aliases.toml has no identity entry for {}",
+                model.group
+            );
+        }
+    }
+
+    #[test]
+    fn provider_ids_have_the_provider_spelling() {
+        let catalog = catalog();
+        // OpenRouter ids are `vendor/model`; bare ids (corethink:free) are KiloCode's gateway.
+        for model in catalog.models_of("openrouter") {
+            assert!(
+                model.id.contains('/'),
+                "{} is not an OpenRouter id",
+                model.id
+            );
+        }
+        // Groq serves Llama 4 as `-instruct`; `-preview` ids are gone.
+        for model in catalog.models_of("groq") {
+            assert!(!model.id.ends_with("-preview"), "{}", model.id);
         }
     }
 
