@@ -91,7 +91,10 @@ export function renderDrawer() {
       fact('Capabilities', [r.tools ? 'tools' : null, r.vision ? 'vision' : null].filter(Boolean).join(', ') || dash),
       (r.tags && r.tags.length) ? fact('Tags', r.tags.join(', ')) : null,
       r.origin ? fact('Origin', r.origin) : null,
-      r.retired ? fact('Retired', retiredReason(r.retired)) : null),
+      r.retired ? fact('Retired', retiredReason(r.retired)) : null,
+      r.provenance ? fact('Catalog data', r.provenance.kind === 'verified'
+        ? `checked ${r.provenance.date} against ${r.provenance.sources.join(', ')}`
+        : `estimate: ${r.provenance.reason}`) : null),
     h('section', { class: 'drawer-section', id: 'drawer-last-error' },
       h('h3', null, 'Last error'),
       r.lastError && r.lastError.message

@@ -172,6 +172,7 @@ fn row_view(
         },
         "score": row.score,
         "scoreSource": row.score_source,
+        "provenance": row.provenance,
         "context": row.context,
         "tools": row.tools,
         "vision": row.vision,

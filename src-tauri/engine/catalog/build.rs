@@ -62,6 +62,7 @@ impl<'a> Builder<'a> {
             tags: spec.tags.clone(),
             limits: spec.limits(),
             continuation: spec.continuation.unwrap_or(provider.continuation),
+            provenance: Some(spec.provenance.clone()),
             ..ModelRow::new(provider.clone(), &spec.id, &group, RowOrigin::Builtin)
         }
     }

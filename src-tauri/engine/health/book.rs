@@ -551,7 +551,10 @@ mod tests {
         assert_eq!(condition.admission, Admission::Yes, "no circuit opened");
         assert_eq!(condition.error_rate, 0.0, "not counted as failing");
         assert!(!book.admit(&gone, now), "a retired row is not admitted");
-        assert!(book.admit(&sibling, now), "the provider's other rows stay up");
+        assert!(
+            book.admit(&sibling, now),
+            "the provider's other rows stay up"
+        );
         let view = book.view(&gone, now);
         assert_eq!(view.retired.unwrap().message, "HTTP 410: Gone");
         assert!(view.samples.is_empty());

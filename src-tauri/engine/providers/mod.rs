@@ -250,6 +250,9 @@ pub struct ModelRow {
     pub continuation: ContinueMode,
     /// Whether the provider's model list still offers it.
     pub listing: Listing,
+    /// Where a built-in row's facts were checked, or why they are an estimate (`None` for rows
+    /// discovery or the user added).
+    pub provenance: Option<builtin::Provenance>,
 }
 
 impl ModelRow {
@@ -268,6 +271,7 @@ impl ModelRow {
             limits: FreeTierLimits::default(),
             continuation: provider.continuation,
             listing: Listing::Unknown,
+            provenance: None,
             provider,
             origin,
         }

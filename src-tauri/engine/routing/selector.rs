@@ -157,6 +157,7 @@ mod tests {
             origin: RowOrigin::Builtin,
             continuation: Default::default(),
             listing: Default::default(),
+            provenance: None,
         })
     }
 
