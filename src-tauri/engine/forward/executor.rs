@@ -10,7 +10,6 @@ use bytes::Bytes;
 use http::{HeaderName, HeaderValue, StatusCode};
 use tokio::time::Instant;
 
-use crate::engine::config::Settings;
 use crate::engine::error::ApiError;
 use crate::engine::health::scoring::ttft_budget;
 use crate::engine::health::{
@@ -20,10 +19,10 @@ use crate::engine::providers::headers::header_pair;
 use crate::engine::providers::ModelRow;
 use crate::engine::requestlog::{AttemptLog, LogEntry, RequestLog};
 use crate::engine::routing::Candidate;
-use crate::engine::state::AppState;
 use crate::engine::upstream::failure::{is_context_overflow, FailedAttempts};
 use crate::engine::upstream::{self, Call, Failure, FailureKind, Reply};
 
+use super::attempt::{attempt_log, record_failure, ForwardContext};
 use super::policy::{self, Step, Verdict, Walk};
 use super::request::ChatRequest;
 use super::rescue::Rescue;
@@ -32,15 +31,6 @@ use super::stream::{AnswerStream, StreamEnd, StreamOutcome};
 pub const PROVIDER_HEADER: &str = "x-modelrelay-provider";
 pub const MODEL_HEADER: &str = "x-modelrelay-model";
 pub const ATTEMPTS_HEADER: &str = "x-modelrelay-attempts";
-
-/// What forwarding needs from the engine for one request: its state and the settings the
-/// request started with. Owned (two `Arc`s), so a stream can still rescue itself after the
-/// handler returned.
-#[derive(Clone)]
-pub struct ForwardContext {
-    pub state: Arc<AppState>,
-    pub settings: Arc<Settings>,
-}
 
 /// What the request log will say about one request, filled in as it is forwarded.
 #[derive(Debug, Clone)]
@@ -172,22 +162,6 @@ pub(super) fn log_failure(log: &RequestLog, trace: Trace, error: ApiError) -> Ap
         tokens: None,
     }));
     error
-}
-
-pub(super) fn attempt_log(
-    row: &ModelRow,
-    status: Option<u16>,
-    started: Instant,
-    error: Option<String>,
-) -> AttemptLog {
-    AttemptLog {
-        provider: row.provider.key.clone(),
-        model: row.upstream_id.clone(),
-        status,
-        ms: started.elapsed().as_millis() as u64,
-        error,
-        continuation: None,
-    }
 }
 
 fn reply_status(reply: &Reply) -> StatusCode {
@@ -401,42 +375,6 @@ fn check_account_quota(context: &ForwardContext, row: &Arc<ModelRow>, key: secre
             );
         }
     });
-}
-
-/// What a failed attempt means for the row's health: a gone model retires the row for
-/// `retire_for`, a 429 cools it, anything else is a failure (for the breaker and error rate).
-pub fn attempt_result(failure: &Failure, retire_for: Duration) -> AttemptResult {
-    let message = failure.message.clone();
-    if failure.is_model_gone() {
-        AttemptResult::ModelGone {
-            message,
-            retire_for,
-        }
-    } else if failure.is_rate_limit() {
-        AttemptResult::RateLimited { message }
-    } else {
-        AttemptResult::Failure {
-            status: failure.status(),
-            message,
-            timeout: failure.is_timeout(),
-            hard: failure.is_hard(),
-        }
-    }
-}
-
-pub(super) fn record_failure(context: &ForwardContext, row: &ModelRow, failure: &Failure) {
-    if failure.is_model_gone() {
-        tracing::info!(target: "modelrelay::route", row = %row.row_id(), "the provider no longer serves this model; retired: {}", failure.message);
-    }
-    context.state.health.record(
-        row,
-        AttemptReport {
-            source: SampleSource::Traffic,
-            outcome: attempt_result(failure, context.settings.retire_for()),
-            rate: failure.rate.clone(),
-        },
-        Instant::now(),
-    );
 }
 
 /// Turns the winning reply into the routed answer and arranges for its outcome to be

@@ -3,6 +3,7 @@
 //! to the edge as a typed `Routed` (a whole body, the upstream's refusal, or an `AnswerStream`
 //! of whole SSE lines whose `progress` says when the answer is complete).
 
+mod attempt;
 mod executor;
 pub mod policy;
 pub mod progress;
@@ -12,9 +13,9 @@ mod route;
 pub mod splice;
 pub mod stream;
 
+pub use attempt::{attempt_result, ForwardContext};
 pub use executor::{
-    attempt_result, forward_chat, Answer, Ending, ForwardContext, Routed, Trace, ATTEMPTS_HEADER,
-    MODEL_HEADER, PROVIDER_HEADER,
+    forward_chat, Answer, Ending, Routed, Trace, ATTEMPTS_HEADER, MODEL_HEADER, PROVIDER_HEADER,
 };
 pub use request::ChatRequest;
 pub use route::{route, serves_model};

@@ -17,7 +17,7 @@ use crate::engine::requestlog::AttemptLog;
 use crate::engine::routing::Candidate;
 use crate::engine::upstream::{self, Call, Reply, UpstreamBody};
 
-use super::executor::{attempt_log, record_failure, ForwardContext};
+use super::attempt::{attempt_log, record_failure, ForwardContext};
 use super::request::ChatRequest;
 
 /// A continuation that produced its first chunk.

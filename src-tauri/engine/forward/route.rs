@@ -14,7 +14,8 @@ use crate::engine::health::Window;
 use crate::engine::routing::{parse_selector, plan_request, resolve_rows, Plan, SkipReason};
 use crate::engine::state::AppState;
 
-use super::executor::{forward_chat, log_failure, ForwardContext, Routed, Trace};
+use super::attempt::ForwardContext;
+use super::executor::{forward_chat, log_failure, Routed, Trace};
 use super::policy;
 use super::request::ChatRequest;
 

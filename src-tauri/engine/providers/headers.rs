@@ -1,4 +1,5 @@
-//! Extra request headers some providers expect (OpenCode Zen's session headers).
+//! Extra request headers some providers expect (OpenCode Zen's session headers, the AWS SDK
+//! headers of Kiro's IDE).
 
 use http::{HeaderName, HeaderValue};
 
@@ -37,7 +38,7 @@ pub fn provider_headers(
 ) -> Vec<(HeaderName, HeaderValue)> {
     match provider.flavor {
         Flavor::Standard => Vec::new(),
-        Flavor::Kiro => super::kiro::sdk_headers(),
+        Flavor::Kiro => kiro_sdk_headers(),
         Flavor::OpenCode => {
             let request = format!("req_{}", uuid::Uuid::new_v4().simple());
             [
@@ -51,6 +52,27 @@ pub fn provider_headers(
             .collect()
         }
     }
+}
+
+/// The AWS SDK headers Kiro's IDE sends (besides the bearer token).
+pub fn kiro_sdk_headers() -> Vec<(HeaderName, HeaderValue)> {
+    let invocation = uuid::Uuid::new_v4().to_string();
+    [
+        ("accept", "application/vnd.amazon.eventstream"),
+        (
+            "x-amz-target",
+            "AmazonCodeWhispererStreamingService.GenerateAssistantResponse",
+        ),
+        ("user-agent", "AWS-SDK-JS/3.0.0 kiro-ide/1.0.0"),
+        ("x-amz-user-agent", "aws-sdk-js/3.0.0 kiro-ide/1.0.0"),
+        ("amz-sdk-request", "attempt=1; max=3"),
+        ("amz-sdk-invocation-id", invocation.as_str()),
+        ("x-amzn-bedrock-cache-control", "enable"),
+        ("anthropic-beta", "prompt-caching-2024-07-31"),
+    ]
+    .into_iter()
+    .filter_map(header_pair)
+    .collect()
 }
 
 /// A header from a static name and a value; `None` when the value cannot be a header value.

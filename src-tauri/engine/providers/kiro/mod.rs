@@ -1,13 +1,11 @@
 //! Kiro (AWS CodeWhisperer's chat backend): the one upstream that does not speak OpenAI.
-//! It owns the request translation, the event-stream decoding, the OAuth token cache and the
-//! SDK headers; `forward::kiro` wires them into an attempt. Routing never looks in here.
+//! It owns the request translation, the event-stream decoding and the OAuth token cache (its
+//! SDK headers are with the other providers' in `providers::headers`); `forward::kiro` wires them into an attempt. Routing never looks in here.
 
 pub mod auth;
 pub mod eventstream;
 pub mod request;
 pub mod response;
-
-use http::{HeaderName, HeaderValue};
 
 /// Where Kiro's access tokens come from; `providers.kiro.tokenUrl` / `oidcUrl` override them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,25 +26,4 @@ impl Default for TokenUrls {
             oidc: DEFAULT_OIDC_URL.into(),
         }
     }
-}
-
-/// The AWS SDK headers Kiro's IDE sends (besides the bearer token).
-pub fn sdk_headers() -> Vec<(HeaderName, HeaderValue)> {
-    let invocation = uuid::Uuid::new_v4().to_string();
-    [
-        ("accept", "application/vnd.amazon.eventstream"),
-        (
-            "x-amz-target",
-            "AmazonCodeWhispererStreamingService.GenerateAssistantResponse",
-        ),
-        ("user-agent", "AWS-SDK-JS/3.0.0 kiro-ide/1.0.0"),
-        ("x-amz-user-agent", "aws-sdk-js/3.0.0 kiro-ide/1.0.0"),
-        ("amz-sdk-request", "attempt=1; max=3"),
-        ("amz-sdk-invocation-id", invocation.as_str()),
-        ("x-amzn-bedrock-cache-control", "enable"),
-        ("anthropic-beta", "prompt-caching-2024-07-31"),
-    ]
-    .into_iter()
-    .filter_map(super::headers::header_pair)
-    .collect()
 }
