@@ -266,3 +266,23 @@ async fn a_failed_discovery_retires_nothing() {
         .await;
     assert_eq!(response.status(), 200);
 }
+
+#[tokio::test]
+async fn the_rankings_hide_retired_rows_until_asked() {
+    if !browser::browser_available() {
+        return;
+    }
+    let fake = FakeUpstream::start().await;
+    fake.on(KEPT, Script::text("kept"));
+    fake.replace_model_list(&[KEPT]);
+    let router = start_router(groq_config(&fake, true)).await;
+    let retired = format!("groq/{DROPPED}");
+    wait_for_status(&router, &retired, |s| s == "retired").await;
+    let summary = browser::run_script(
+        "catalog.mjs",
+        vec![router.url(""), retired, format!("groq/{KEPT}")],
+        Duration::from_secs(90),
+    )
+    .await;
+    assert_eq!(summary["shown"]["status"], "Retired", "{summary:#}");
+}

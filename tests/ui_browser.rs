@@ -10,11 +10,10 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use support::browser::{browser_available, repo, run_node};
 use support::*;
 
 // The names `tests/browser/ui.mjs` expects.
@@ -23,73 +22,6 @@ const SLOW_ROW: &str = "openai-compatible:slow/slow-coder";
 const FAST_PROVIDER: &str = "openai-compatible:fast";
 const SLOW_PROVIDER: &str = "openai-compatible:slow";
 const GAMMA_PROVIDER: &str = "openai-compatible:gamma";
-const PROXY_VARIABLES: [&str; 6] = [
-    "HTTP_PROXY",
-    "http_proxy",
-    "HTTPS_PROXY",
-    "https_proxy",
-    "ALL_PROXY",
-    "all_proxy",
-];
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Whether Chromium and `playwright-core` are there. CI must not skip this test; a developer
-/// without them gets a note instead of a failure.
-#[allow(
-    clippy::print_stderr,
-    reason = "the note is for whoever runs the tests"
-)]
-fn browser_available() -> bool {
-    match std::env::var_os("MODELRELAY_TEST_NODE_BROWSER") {
-        Some(value) if !value.is_empty() && value != "0" => {
-            assert!(
-                Path::new("/usr/bin/chromium").exists(),
-                "MODELRELAY_TEST_NODE_BROWSER is set but /usr/bin/chromium is missing (apt-get install chromium)"
-            );
-            assert!(
-                repo()
-                    .join("tests/browser/node_modules/playwright-core")
-                    .is_dir(),
-                "MODELRELAY_TEST_NODE_BROWSER is set but playwright-core is not installed: run `npm install --no-save playwright-core@1` in tests/browser"
-            );
-            true
-        }
-        _ if std::env::var_os("CI").is_some() => panic!(
-            "MODELRELAY_TEST_NODE_BROWSER is not set under CI: run `bash .ci/run`, which installs chromium and playwright-core and sets it"
-        ),
-        _ => {
-            eprintln!(
-                "note: skipping the browser tests of ui/: install chromium and `npm install --no-save playwright-core@1` in tests/browser, then set MODELRELAY_TEST_NODE_BROWSER=1 (`bash .ci/run` does all of it)"
-            );
-            false
-        }
-    }
-}
-
-fn run_browser(
-    base_url: &str,
-    third_fake_url: &str,
-    screenshots: &Path,
-) -> std::io::Result<Output> {
-    let mut command = Command::new("node");
-    command
-        .arg(repo().join("tests/browser/ui.mjs"))
-        .arg(base_url)
-        .arg(third_fake_url)
-        .arg(screenshots)
-        .current_dir(repo());
-    // Everything is on loopback: a proxy from the environment must not get in between.
-    for variable in PROXY_VARIABLES {
-        command.env_remove(variable);
-    }
-    command
-        .env("NO_PROXY", "127.0.0.1,localhost")
-        .env("no_proxy", "127.0.0.1,localhost");
-    command.output()
-}
 
 async fn served_by(router: &TestRouter, model: &str) -> String {
     let response = router.chat(user_message(model, false)).await;
@@ -137,7 +69,12 @@ async fn the_page_pins_bans_and_adds_endpoints_that_change_routing() {
     // Blocking IO off the runtime: the engine and the fakes answer the browser on this runtime.
     let output = tokio::time::timeout(
         Duration::from_secs(150),
-        tokio::task::spawn_blocking(move || run_browser(&base_url, &third_fake_url, &shots)),
+        tokio::task::spawn_blocking(move || {
+            run_node(
+                "ui.mjs",
+                &[base_url, third_fake_url, shots.display().to_string()],
+            )
+        }),
     )
     .await
     .expect("the browser script finishes within 150 s")

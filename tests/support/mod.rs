@@ -2,6 +2,7 @@
 //! real engine on an ephemeral port against a config file in a temporary directory.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod browser;
 pub mod fake_upstream;
 pub mod python;
 
