@@ -2,10 +2,10 @@
 //! provider's shared-pool cooldown. Fed by real traffic and probes; read by the planner.
 
 use rustc_hash::FxHashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::engine::providers::{ContinueMode, ModelRow};
@@ -14,6 +14,35 @@ use super::breaker::{Admission, Breaker, BreakerState};
 use super::ratelimit::{RateLimitInfo, Window};
 use super::scoring::RowCondition;
 use super::stats::{RowStats, Sample, SampleOutcome, SampleSource};
+use super::team::{merge, PeerSummary, RowSummary};
+
+/// What this router learned that its team should know (`engine::shared` carries it). Only
+/// the router's own findings: what peers report is applied without a word back.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Learned {
+    /// A row (`model: Some`) or the provider's shared pool (`None`) is spent until `until`.
+    Cooldown {
+        provider: String,
+        model: Option<String>,
+        until: Instant,
+        window: Window,
+    },
+    /// The row's circuit opened; its trial comes at `until` (this router runs it).
+    CircuitOpened {
+        provider: String,
+        model: String,
+        until: Instant,
+    },
+    /// The row's trial succeeded: its circuit is closed again.
+    CircuitClosed { provider: String, model: String },
+}
+
+/// A live state of this router's book, replayed to the team after a reconnection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveState {
+    pub learned: Vec<Learned>,
+    pub summaries: Vec<(String, String, RowSummary)>,
+}
 
 /// What one attempt (a real request or a probe) found out.
 #[derive(Debug, Clone)]
@@ -54,6 +83,8 @@ struct RowHealth {
     /// How this row turned out to continue a cut answer, when traffic taught better than the
     /// catalog.
     learned_continuation: Option<ContinueMode>,
+    /// What the team's other routers measured on this row (team mode only).
+    peers: Vec<PeerSummary>,
 }
 
 /// How long quota headroom is trusted when the provider gave no reset time.
@@ -98,6 +129,14 @@ fn row_health_mut<'a>(rows: &'a mut Rows, row: &ModelRow) -> &'a mut RowHealth {
         .or_default()
 }
 
+/// A row's health found from the names a peer sent (it may not be in this catalog yet).
+fn row_health_by_name<'a>(rows: &'a mut Rows, provider: &str, model: &str) -> &'a mut RowHealth {
+    rows.entry(provider.to_string())
+        .or_default()
+        .entry(model.to_string())
+        .or_default()
+}
+
 /// The conditions of many rows under one lock, for one planning pass.
 pub struct HealthReader<'a> {
     rows: std::sync::MutexGuard<'a, Rows>,
@@ -126,11 +165,18 @@ fn condition_of(rows: &Rows, pools: &Pools, row: &ModelRow, now: Instant) -> Row
         (Some(a), Some(b)) => Some(if a.0 >= b.0 { a } else { b }),
         (a, b) => a.or(b),
     };
+    let own = RowSummary::of(&health.stats);
+    let merged = if health.peers.is_empty() {
+        own
+    } else {
+        let live = health.peers.iter().filter(|p| p.expires > now);
+        merge(own, live.map(|p| &p.summary))
+    };
     RowCondition {
-        ttft_ms: health.stats.ttft_ewma,
+        ttft_ms: merged.ttft_ms,
         ttft_p95_ms: health.stats.ttft_p95(),
-        tokens_per_second: health.stats.tokens_per_second_ewma,
-        error_rate: health.stats.error_ewma,
+        tokens_per_second: merged.tokens_per_second,
+        error_rate: merged.error_rate,
         headroom: health.headroom(now),
         admission: health.breaker.peek(now),
         cooling_until,
@@ -144,6 +190,8 @@ pub struct HealthBook {
     pools: Mutex<Pools>,
     /// Bumped on every recorded attempt, so live views know to refresh.
     changes: watch::Sender<u64>,
+    /// Where this router's findings go when it is part of a team (`engine::shared`).
+    team: OnceLock<mpsc::UnboundedSender<Learned>>,
 }
 
 impl Default for HealthBook {
@@ -152,6 +200,7 @@ impl Default for HealthBook {
             rows: Mutex::default(),
             pools: Mutex::default(),
             changes: watch::channel(0).0,
+            team: OnceLock::new(),
         }
     }
 }
@@ -216,13 +265,26 @@ impl HealthBook {
     }
 
     pub fn record(&self, row: &ModelRow, report: AttemptReport, now: Instant) {
-        self.record_quietly(row, report, now);
+        let learned = self.record_quietly(row, report, now);
+        if let Some(team) = self.team.get() {
+            for item in learned {
+                // The receiver ends only with the engine; nothing to do then.
+                let _ = team.send(item);
+            }
+        }
         self.changes.send_modify(|version| *version += 1);
     }
 
-    fn record_quietly(&self, row: &ModelRow, report: AttemptReport, now: Instant) {
+    /// Sends what this router learns from now on to `team` (once; later calls are ignored).
+    pub fn share_with(&self, team: mpsc::UnboundedSender<Learned>) {
+        let _ = self.team.set(team);
+    }
+
+    fn record_quietly(&self, row: &ModelRow, report: AttemptReport, now: Instant) -> Vec<Learned> {
+        let mut learned = Vec::new();
         let mut rows = self.lock_rows();
         let health = row_health_mut(&mut rows, row);
+        let breaker_before = health.breaker.state;
         let mut sample = Sample {
             at: now,
             source: report.source,
@@ -276,15 +338,159 @@ impl HealthBook {
                 if rate.shared_pool || row.provider.shared_quota && window == Window::Day {
                     let mut pools = self.lock_pools();
                     let current = pools.get(&row.provider.key).copied();
-                    pools.insert(row.provider.key.clone(), extend(current, deadline));
+                    let extended = extend(current, deadline);
+                    pools.insert(row.provider.key.clone(), extended);
+                    learned.push(Learned::Cooldown {
+                        provider: row.provider.key.clone(),
+                        model: None,
+                        until: extended.0,
+                        window: extended.1,
+                    });
                 }
-                health.cooldown = Some(extend(
-                    health.cooldown.filter(|(until, _)| *until > now),
-                    deadline,
-                ));
+                let extended = extend(health.cooldown.filter(|(until, _)| *until > now), deadline);
+                health.cooldown = Some(extended);
+                learned.push(Learned::Cooldown {
+                    provider: row.provider.key.clone(),
+                    model: Some(row.upstream_id.clone()),
+                    until: extended.0,
+                    window: extended.1,
+                });
             }
             health.last_rate = Some(rate);
             health.last_rate_at = Some(now);
+        }
+        let (provider, model) = (row.provider.key.clone(), row.upstream_id.clone());
+        match (breaker_before, health.breaker.state) {
+            (before, BreakerState::Open { until }) if before != health.breaker.state => {
+                learned.push(Learned::CircuitOpened {
+                    provider,
+                    model,
+                    until,
+                });
+            }
+            (BreakerState::Open { .. } | BreakerState::HalfOpen { .. }, BreakerState::Closed) => {
+                learned.push(Learned::CircuitClosed { provider, model });
+            }
+            _ => {}
+        }
+        learned
+    }
+
+    /// A peer's cooldown of a row (`model: Some`) or of the provider's shared pool: extends
+    /// this router's, never shortens it, and is not sent back.
+    pub fn apply_peer_cooldown(
+        &self,
+        provider: &str,
+        model: Option<&str>,
+        until: Instant,
+        window: Window,
+    ) {
+        match model {
+            Some(model) => {
+                let mut rows = self.lock_rows();
+                let health = row_health_by_name(&mut rows, provider, model);
+                health.cooldown = Some(extend(health.cooldown, (until, window)));
+            }
+            None => {
+                let mut pools = self.lock_pools();
+                let current = pools.get(provider).copied();
+                pools.insert(provider.to_string(), extend(current, (until, window)));
+            }
+        }
+        self.changes.send_modify(|version| *version += 1);
+    }
+
+    /// A peer opened the row's circuit and runs its trial, due at `trial_at`: this router waits
+    /// for that trial's result (until `result_due`) instead of running its own. When this
+    /// router's own trial is also pending, the tie goes to `peer_wins_ties`.
+    pub fn apply_peer_circuit_open(
+        &self,
+        provider: &str,
+        model: &str,
+        result_due: Instant,
+        peer_wins_ties: bool,
+        now: Instant,
+    ) {
+        let mut rows = self.lock_rows();
+        let breaker = &mut row_health_by_name(&mut rows, provider, model).breaker;
+        let own_trial_pending = breaker.state != BreakerState::Closed && !breaker.is_following();
+        if own_trial_pending && !peer_wins_ties {
+            return;
+        }
+        breaker.follow_peer(result_due, now);
+        drop(rows);
+        self.changes.send_modify(|version| *version += 1);
+    }
+
+    /// A peer's trial succeeded: the row's circuit closes here too.
+    pub fn apply_peer_circuit_closed(&self, provider: &str, model: &str) {
+        let mut rows = self.lock_rows();
+        let breaker = &mut row_health_by_name(&mut rows, provider, model).breaker;
+        if breaker.state != BreakerState::Closed {
+            breaker.record_success();
+        }
+        drop(rows);
+        self.changes.send_modify(|version| *version += 1);
+    }
+
+    /// A peer's own numbers for a row, kept until `expires` (a newer one replaces it).
+    pub fn apply_peer_summary(&self, provider: &str, model: &str, peer: PeerSummary) {
+        let mut rows = self.lock_rows();
+        let peers = &mut row_health_by_name(&mut rows, provider, model).peers;
+        peers.retain(|p| p.router != peer.router && p.expires > Instant::now());
+        peers.push(peer);
+        drop(rows);
+        self.changes.send_modify(|version| *version += 1);
+    }
+
+    /// What this router knows now that a team should hear again after a reconnection: running
+    /// cooldowns and open circuits it learned, and its own numbers for every measured row.
+    pub fn live_state(&self, now: Instant) -> LiveState {
+        let rows = self.lock_rows();
+        let mut learned = Vec::new();
+        let mut summaries = Vec::new();
+        for (provider, models) in rows.iter() {
+            for (model, health) in models {
+                if let Some((until, window)) = health.cooldown.filter(|(until, _)| *until > now) {
+                    learned.push(Learned::Cooldown {
+                        provider: provider.clone(),
+                        model: Some(model.clone()),
+                        until,
+                        window,
+                    });
+                }
+                if let BreakerState::Open { until } = health.breaker.state {
+                    if !health.breaker.is_following() {
+                        learned.push(Learned::CircuitOpened {
+                            provider: provider.clone(),
+                            model: model.clone(),
+                            until,
+                        });
+                    }
+                }
+                if !health.stats.samples.is_empty() {
+                    summaries.push((
+                        provider.clone(),
+                        model.clone(),
+                        RowSummary::of(&health.stats),
+                    ));
+                }
+            }
+        }
+        drop(rows);
+        for (provider, (until, window)) in self.lock_pools().iter() {
+            if *until > now {
+                learned.push(Learned::Cooldown {
+                    provider: provider.clone(),
+                    model: None,
+                    until: *until,
+                    window: *window,
+                });
+            }
+        }
+        LiveState {
+            learned,
+            summaries,
         }
     }
 
