@@ -2,6 +2,7 @@
 //! behave like one router — cooldowns, probe leases and key turns cross over; Redis going
 //! away leaves both routing on their own and they catch up when it returns; a refused login
 //! is one clear error with local routing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 
@@ -32,7 +33,10 @@ fn served_by(response: &reqwest::Response) -> String {
 async fn a_429_drawn_through_one_router_keeps_the_other_off_that_row_until_the_reset() {
     let redis = TestRedis::start().await;
     let (x, y) = (FakeUpstream::start().await, FakeUpstream::start().await);
-    x.on("m", Script::status(429, "slow down").header("retry-after", "120"));
+    x.on(
+        "m",
+        Script::status(429, "slow down").header("retry-after", "120"),
+    );
     y.on("m", Script::text("from y"));
     let (a, b) = start_team(two_rows(&x, &y), &redis.url()).await;
 
@@ -107,7 +111,8 @@ async fn max_turns_count_across_both_routers() {
     let x = FakeUpstream::start().await;
     x.on("m", Script::text("ok"));
     let mut config = endpoints_config(&[("x", &x, "m")]);
-    config["apiKeys"] = json!({"openai-compatible:x": ["sk-turn-a-0123456789", "sk-turn-b-0123456789"]});
+    config["apiKeys"] =
+        json!({"openai-compatible:x": ["sk-turn-a-0123456789", "sk-turn-b-0123456789"]});
     // One turn per key and round: a key one router used is spent for the other too.
     config["providers"]["openai-compatible:x"]["maxTurns"] = json!(1);
     let (a, b) = start_team(config, &redis.url()).await;
@@ -219,10 +224,7 @@ async fn a_wrong_password_is_one_clear_error_and_routing_stays_local() {
         error.contains("Redis") && error.contains("refused the login"),
         "{error}"
     );
-    assert_eq!(
-        shared["url"],
-        format!("redis://127.0.0.1:{}/0", redis.port)
-    );
+    assert_eq!(shared["url"], format!("redis://127.0.0.1:{}/0", redis.port));
     for body in [
         health.to_string(),
         router.get_json("/api/meta").await.to_string(),

@@ -142,7 +142,12 @@ impl Credentials {
     }
 
     /// The key at `index` of `provider`'s pool, for naming it to the team.
-    pub fn key_at(&self, settings: &Settings, provider: &str, index: usize) -> Option<SecretString> {
+    pub fn key_at(
+        &self,
+        settings: &Settings,
+        provider: &str,
+        index: usize,
+    ) -> Option<SecretString> {
         self.pool(settings, provider).into_iter().nth(index)
     }
 

@@ -210,7 +210,11 @@ pub async fn start_team(config: Value, redis_url: &str) -> (TestRouter, TestRout
 fn uuid_like() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
-    format!("{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// Waits (up to 15 s, checking every 20 ms) until `done` holds; fails the test naming `what`.

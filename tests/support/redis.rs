@@ -56,7 +56,10 @@ impl TestRedis {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        panic!("redis-server did not listen on port {} within 10 s", self.port);
+        panic!(
+            "redis-server did not listen on port {} within 10 s",
+            self.port
+        );
     }
 
     /// `redis://127.0.0.1:<port>/0`, with the server's password when it has one.

@@ -488,10 +488,7 @@ impl HealthBook {
                 });
             }
         }
-        LiveState {
-            learned,
-            summaries,
-        }
+        LiveState { learned, summaries }
     }
 
     pub fn view(&self, row: &ModelRow, now: Instant) -> RowHealthView {

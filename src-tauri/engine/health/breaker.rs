@@ -206,7 +206,11 @@ mod tests {
         breaker.follow_peer(result_due, now);
         assert_eq!(breaker.peek(now + Duration::from_secs(14)), Admission::No);
         assert!(breaker.is_following());
-        assert_eq!(breaker.admit(result_due), Admission::Trial, "no result came");
+        assert_eq!(
+            breaker.admit(result_due),
+            Admission::Trial,
+            "no result came"
+        );
         assert!(!breaker.is_following(), "the trial is its own");
     }
 

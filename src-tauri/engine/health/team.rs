@@ -49,7 +49,10 @@ pub fn merge<'a>(local: RowSummary, peers: impl Iterator<Item = &'a RowSummary>)
             .fold((0.0, 0.0), |(a, b), (v, w)| (a + v, b + w));
         (weight > 0.0).then(|| sum / weight)
     };
-    let samples = all.iter().map(|s| s.samples).fold(0u32, u32::saturating_add);
+    let samples = all
+        .iter()
+        .map(|s| s.samples)
+        .fold(0u32, u32::saturating_add);
     if samples == 0 {
         return local;
     }

@@ -174,7 +174,9 @@ impl Clock {
         let ahead = at.saturating_duration_since(self.instant);
         let behind = self.instant.saturating_duration_since(at);
         let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
-        self.unix_ms.saturating_add(ms(ahead)).saturating_sub(ms(behind))
+        self.unix_ms
+            .saturating_add(ms(ahead))
+            .saturating_sub(ms(behind))
     }
 
     pub fn to_instant(&self, unix_ms: u64) -> Instant {

@@ -135,9 +135,17 @@ impl Session {
         if let Some(ttl) = envelope.entry.ttl(clock.unix_ms) {
             let key = self.names.entry(&envelope.entry.id(from));
             let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
-            pipe.cmd("SET").arg(key).arg(&text).arg("PX").arg(ttl_ms).ignore();
+            pipe.cmd("SET")
+                .arg(key)
+                .arg(&text)
+                .arg("PX")
+                .arg(ttl_ms)
+                .ignore();
         }
-        pipe.cmd("PUBLISH").arg(self.names.channel()).arg(&text).ignore();
+        pipe.cmd("PUBLISH")
+            .arg(self.names.channel())
+            .arg(&text)
+            .ignore();
         if let Err(error) = pipe.query_async::<()>(&mut self.manager).await {
             tracing::debug!("shared state: an entry was not written: {error}");
         }
@@ -278,7 +286,7 @@ impl Link {
                         session.write(&router, entry, clock).await;
                     }
                     ticks = ticks.wrapping_add(1);
-                    if ticks % PING_EVERY == 0 {
+                    if ticks.is_multiple_of(PING_EVERY) {
                         let ping = redis::cmd("PING").query_async::<String>(&mut session.manager).await;
                         if let Err(error) = ping {
                             return Ended::Lost(describe(&error, target));

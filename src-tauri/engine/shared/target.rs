@@ -128,9 +128,7 @@ fn keep_password(config: &ConfigStore, store: &dyn SecretStore, url: &url::Url, 
         Ok(Some(read)) if read.expose_secret() == password => {
             let shown = url.to_string();
             let moved = config.update(|raw| {
-                let section = raw
-                    .entry("sharedState")
-                    .or_insert_with(|| json!({}));
+                let section = raw.entry("sharedState").or_insert_with(|| json!({}));
                 if let Value::Object(section) = section {
                     section.insert("redisUrl".into(), Value::String(shown));
                 }
@@ -189,7 +187,11 @@ mod tests {
         assert!(target.url.expose_secret().contains("s3cret"));
         assert!(!format!("{target:?}").contains("s3cret"));
         assert_eq!(
-            store.get(PASSWORD_ACCOUNT).unwrap().unwrap().expose_secret(),
+            store
+                .get(PASSWORD_ACCOUNT)
+                .unwrap()
+                .unwrap()
+                .expose_secret(),
             "s3cret"
         );
         let saved = std::fs::read_to_string(&path).unwrap();
@@ -215,11 +217,15 @@ mod tests {
     #[test]
     fn off_by_default_and_a_bad_url_is_a_clear_error() {
         let (_dir, _path, config) = config("{}");
-        assert!(resolve(&config, None, &MemoryStore::new()).unwrap().is_none());
-        let (_dir, _path, config) =
-            config_with_url("http://redis.example:6379");
+        assert!(resolve(&config, None, &MemoryStore::new())
+            .unwrap()
+            .is_none());
+        let (_dir, _path, config) = config_with_url("http://redis.example:6379");
         let error = resolve(&config, None, &MemoryStore::new()).unwrap_err();
-        assert!(error.to_string().contains("`sharedState.redisUrl`"), "{error}");
+        assert!(
+            error.to_string().contains("`sharedState.redisUrl`"),
+            "{error}"
+        );
     }
 
     fn config_with_url(url: &str) -> (tempfile::TempDir, std::path::PathBuf, ConfigStore) {
