@@ -70,6 +70,41 @@ async fn a_429_drawn_through_one_router_keeps_the_other_off_that_row_until_the_r
 }
 
 #[tokio::test]
+async fn a_circuit_opened_by_one_router_keeps_the_other_waiting_for_its_trial() {
+    let redis = TestRedis::start().await;
+    let (x, y) = (FakeUpstream::start().await, FakeUpstream::start().await);
+    // x fails twice (a opens its circuit), then would answer again.
+    x.on_sequence(
+        "m",
+        vec![
+            Script::status(503, "down"),
+            Script::status(503, "down"),
+            Script::text("from x"),
+        ],
+    );
+    y.on("m", Script::text("from y"));
+    let (a, b) = start_team(two_rows(&x, &y), &redis.url()).await;
+    for _ in 0..2 {
+        let response = a.chat(user_message("team-model", false)).await;
+        assert_eq!(served_by(&response), "openai-compatible:y");
+    }
+    assert_eq!(x.chat_requests().len(), 2);
+    let b_state = b.engine.state().clone();
+    eventually("b hears that x's circuit opened", || {
+        b_state.shared.applied("circuit") >= 1
+    })
+    .await;
+    let through_b = b.chat(user_message("team-model", false)).await;
+    assert_eq!(through_b.status(), 200);
+    assert_eq!(served_by(&through_b), "openai-compatible:y");
+    assert_eq!(
+        x.chat_requests().len(),
+        2,
+        "b leaves x's trial to a, the router that opened its circuit"
+    );
+}
+
+#[tokio::test]
 async fn only_one_router_of_the_team_probes_a_row_in_an_interval() {
     let redis = TestRedis::start().await;
     let x = FakeUpstream::start().await;

@@ -690,6 +690,97 @@ mod tests {
     }
 
     #[test]
+    fn what_a_router_learns_goes_to_its_team_and_what_peers_say_does_not_echo() {
+        let book = HealthBook::default();
+        let (team, mut learned) = mpsc::unbounded_channel();
+        book.share_with(team);
+        let row = row("groq", false);
+        let now = Instant::now();
+        book.record(&row, limited(30, Window::Minute, false), now);
+        assert_eq!(
+            learned.try_recv().unwrap(),
+            Learned::Cooldown {
+                provider: "groq".into(),
+                model: Some("m".into()),
+                until: now + Duration::from_secs(30),
+                window: Window::Minute,
+            }
+        );
+        let other = ModelRow::new(row.provider.clone(), "other", "other", RowOrigin::Builtin);
+        book.apply_peer_cooldown(
+            "groq",
+            Some("other"),
+            now + Duration::from_secs(60),
+            Window::Minute,
+        );
+        assert!(book.condition(&other, now).cooling(now).is_some());
+        assert!(
+            !book.admit(&other, now),
+            "a peer's 429 keeps this router off the row"
+        );
+        assert!(learned.try_recv().is_err(), "nothing is sent back");
+    }
+
+    #[test]
+    fn a_peers_numbers_merge_with_this_routers_own() {
+        let book = HealthBook::default();
+        let row = row("groq", false);
+        let now = Instant::now();
+        let peer = PeerSummary {
+            router: "peer".into(),
+            summary: RowSummary {
+                ttft_ms: Some(300.0),
+                tokens_per_second: Some(50.0),
+                error_rate: 0.0,
+                samples: 3,
+            },
+            expires: now + Duration::from_secs(60),
+        };
+        book.apply_peer_summary("groq", "m", peer);
+        let condition = book.condition(&row, now);
+        assert_eq!(condition.ttft_ms, Some(300.0), "measured by the peer only");
+        assert_eq!(condition.tokens_per_second, Some(50.0));
+        let after = now + Duration::from_secs(60);
+        assert_eq!(book.condition(&row, after).ttft_ms, None, "expired");
+    }
+
+    #[test]
+    fn a_router_waits_for_the_trial_of_the_peer_that_opened_the_circuit() {
+        let (opener, follower) = (HealthBook::default(), HealthBook::default());
+        let (team, mut learned) = mpsc::unbounded_channel();
+        opener.share_with(team);
+        let row = row("x", false);
+        let now = Instant::now();
+        let failure = AttemptReport {
+            source: SampleSource::Traffic,
+            outcome: AttemptResult::Failure {
+                status: Some(503),
+                message: "down".into(),
+                timeout: false,
+                hard: true,
+            },
+            rate: None,
+        };
+        opener.record(&row, failure, now);
+        let Ok(Learned::CircuitOpened { until, .. }) = learned.try_recv() else {
+            panic!("the opened circuit is told to the team")
+        };
+        let result_due = until + Duration::from_secs(25);
+        follower.apply_peer_circuit_open("x", "m", result_due, true, now);
+        assert!(!follower.admit(&row, until), "the opener runs the trial");
+        follower.apply_peer_circuit_closed("x", "m");
+        assert!(
+            follower.admit(&row, until),
+            "its success reopens the row here"
+        );
+        follower.apply_peer_circuit_open("x", "m", result_due, true, now);
+        assert!(
+            follower.admit(&row, result_due),
+            "no result in time: its own trial"
+        );
+    }
+
+    #[test]
     fn failures_open_the_circuit_and_a_success_closes_it() {
         let book = HealthBook::default();
         let row = row("x", false);
