@@ -264,6 +264,11 @@ impl HealthBook {
         self.changes.subscribe()
     }
 
+    /// Tells live views to refresh though no row changed (team mode's link went up or down).
+    pub fn notify_changed(&self) {
+        self.changes.send_modify(|version| *version += 1);
+    }
+
     pub fn record(&self, row: &ModelRow, report: AttemptReport, now: Instant) {
         let learned = self.record_quietly(row, report, now);
         if let Some(team) = self.team.get() {

@@ -209,6 +209,7 @@ impl Link {
                 Ok(session) => {
                     backoff = FIRST_BACKOFF;
                     self.shared.set_connected(session.manager.clone());
+                    self.mirror.link_changed();
                     match self.serve(session, target, &shutdown).await {
                         Ended::Shutdown => return,
                         Ended::Lost(error) => self.shared.set_failed(error),
@@ -216,6 +217,7 @@ impl Link {
                 }
                 Err(error) => self.shared.set_failed(error),
             }
+            self.mirror.link_changed();
             // Apart from the team: findings are dropped here (the book and pools keep them,
             // and `replay` sends what is still live once connected again).
             let pause = tokio::time::sleep(backoff);

@@ -43,6 +43,11 @@ impl Mirror {
         }
     }
 
+    /// The link went up or down: the page's live view refreshes its status line.
+    pub fn link_changed(&self) {
+        self.health.notify_changed();
+    }
+
     /// How many entries of `kind` (`cooldown`, `turn`, …) from peers were applied.
     pub fn applied(&self, kind: &str) -> u64 {
         let applied = self.applied.lock().unwrap_or_else(|e| e.into_inner());
