@@ -271,3 +271,100 @@ impl Mirror {
         applied
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::config::{ConfigFile, EnvOverrides};
+    use crate::engine::health::Window;
+    use crate::engine::providers::{ModelRow, Provider, RowOrigin};
+    use crate::engine::secrets::MemoryStore;
+
+    struct Router {
+        _dir: tempfile::TempDir,
+        health: Arc<HealthBook>,
+        mirror: Mirror,
+    }
+
+    fn router(name: &str, key: &str) -> Router {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.json");
+        let config = serde_json::json!({"apiKeys": {"groq": key}});
+        std::fs::write(&path, config.to_string()).unwrap();
+        let config = Arc::new(ConfigStore::new(ConfigFile::load(&path).unwrap()));
+        let credentials = Arc::new(Credentials::load(
+            EnvOverrides::default(),
+            Arc::new(MemoryStore::new()),
+            &[],
+        ));
+        let health = Arc::new(HealthBook::default());
+        let mirror = Mirror::new(name.into(), health.clone(), credentials, config);
+        Router {
+            _dir: dir,
+            health,
+            mirror,
+        }
+    }
+
+    fn row() -> ModelRow {
+        let provider = Arc::new(Provider::new("groq", "groq", "http://x/v1"));
+        ModelRow::new(provider, "m", "m", RowOrigin::Builtin)
+    }
+
+    fn cooldown_from(router: &Router, clock: Clock) -> Envelope {
+        let learned = Learned::Cooldown {
+            provider: "groq".into(),
+            model: Some("m".into()),
+            until: clock.instant + std::time::Duration::from_secs(60),
+            window: Window::Minute,
+        };
+        Envelope {
+            from: router.mirror.router.clone(),
+            sent_ms: clock.unix_ms,
+            entry: router.mirror.from_book("salt", learned, clock),
+        }
+    }
+
+    #[test]
+    fn a_cooldown_crosses_only_to_routers_with_the_same_key() {
+        let clock = Clock::now();
+        let a = router("a", "gsk_shared_0123456789");
+        let same = router("b", "gsk_shared_0123456789");
+        let other = router("c", "gsk_other_0123456789");
+        let envelope = cooldown_from(&a, clock);
+        assert!(!serde_json::to_string(&envelope)
+            .unwrap()
+            .contains("gsk_shared"));
+        assert!(same.mirror.apply("salt", envelope.clone(), clock));
+        assert!(same
+            .health
+            .condition(&row(), clock.instant)
+            .cooling(clock.instant)
+            .is_some());
+        assert!(
+            !other.mirror.apply("salt", envelope, clock),
+            "another key's quota"
+        );
+        assert!(other
+            .health
+            .condition(&row(), clock.instant)
+            .cooling(clock.instant)
+            .is_none());
+        assert_eq!(same.mirror.applied("cooldown"), 1);
+        assert_eq!(other.mirror.applied("cooldown"), 0);
+    }
+
+    #[test]
+    fn a_router_ignores_its_own_entries_heard_back_and_expired_ones() {
+        let clock = Clock::now();
+        let a = router("a", "gsk_shared_0123456789");
+        let b = router("b", "gsk_shared_0123456789");
+        let envelope = cooldown_from(&a, clock);
+        assert!(!a.mirror.apply("salt", envelope.clone(), clock), "its own");
+        let later = Clock {
+            instant: clock.instant + std::time::Duration::from_secs(61),
+            unix_ms: clock.unix_ms + 61_000,
+        };
+        assert!(!b.mirror.apply("salt", envelope, later), "past its reset");
+    }
+}
