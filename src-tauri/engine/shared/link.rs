@@ -45,6 +45,10 @@ struct Session {
     names: Names,
 }
 
+/// The words every refused-login error carries (the one failure worth a warning each time it
+/// changes: it does not heal by waiting).
+pub(super) const LOGIN_REFUSED: &str = "refused the login";
+
 /// What a Redis error means for the person reading the log, without the password.
 fn describe(error: &RedisError, target: &RedisTarget) -> String {
     let code = error.code().unwrap_or("");
@@ -52,7 +56,7 @@ fn describe(error: &RedisError, target: &RedisTarget) -> String {
         || matches!(code, "WRONGPASS" | "NOAUTH")
     {
         format!(
-            "Redis at {} refused the login ({error}); fix the password in `sharedState.redisUrl` (kept in the key store) or `MODELRELAY_REDIS_URL`",
+            "Redis at {} {LOGIN_REFUSED} ({error}); fix the password in `sharedState.redisUrl` (kept in the key store) or `MODELRELAY_REDIS_URL`",
             target.shown
         )
     } else if error.is_connection_refusal() {

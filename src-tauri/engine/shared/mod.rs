@@ -131,20 +131,22 @@ impl SharedState {
         }
     }
 
-    /// The link failed (to connect, or while connected): local-only routing from now on,
-    /// with one warning per distinct cause.
+    /// The link failed (to connect, or while connected): local-only routing from now on.
+    /// One warning when the team is lost (or never reached); the reconnection attempts that
+    /// follow are quiet, except a refused login that was not the last failure.
     fn set_failed(&self, error: String) {
         *self.connection.lock().unwrap_or_else(|e| e.into_inner()) = None;
         let mut status = self.lock_status();
-        let was_connected = status.connected;
-        if was_connected || status.since.is_none() {
+        let lost = status.connected || status.since.is_none();
+        if lost {
             status.since = Some(unix_seconds());
         }
         status.connected = false;
-        let repeated = status.last_error.as_deref() == Some(error.as_str()) && !was_connected;
+        let new_login_refusal = error.contains(link::LOGIN_REFUSED)
+            && status.last_error.as_deref() != Some(error.as_str());
         status.last_error = Some(error.clone());
         drop(status);
-        if repeated {
+        if !lost && !new_login_refusal {
             tracing::debug!("shared state: {error}");
         } else {
             tracing::warn!(
@@ -214,4 +216,69 @@ pub fn start(state: &Arc<AppState>) {
         keys: keys_rx,
     };
     state.spawn(link.run(state.shutdown.clone()));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::SecretString;
+    use std::io::Write;
+
+    #[derive(Clone, Default)]
+    struct Capture(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Capture {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn shared() -> SharedState {
+        SharedState::new(Some(RedisTarget {
+            url: SecretString::from("redis://:pw-in-url@127.0.0.1:1/0".to_string()),
+            shown: "redis://127.0.0.1:1/0".into(),
+            namespace: "team".into(),
+        }))
+    }
+
+    #[test]
+    fn losing_redis_is_one_warning_and_a_refused_login_one_more() {
+        let capture = Capture::default();
+        let writer = capture.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_max_level(tracing::Level::WARN)
+            .with_ansi(false)
+            .finish();
+        let shared = shared();
+        tracing::subscriber::with_default(subscriber, || {
+            for _ in 0..3 {
+                shared.set_failed("Redis at redis://127.0.0.1:1/0 refused the connection".into());
+            }
+            let refused = format!("Redis at redis://127.0.0.1:1/0 {} (WRONGPASS)");
+            shared.set_failed(refused.clone());
+            shared.set_failed(refused);
+        });
+        let text = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+        let warnings: Vec<&str> = text.lines().filter(|l| l.contains("WARN")).collect();
+        assert_eq!(warnings.len(), 2, "{text}");
+        assert!(warnings[0].contains("refused the connection"), "{text}");
+        assert!(warnings[1].contains("refused the login"), "{text}");
+        assert!(!text.contains("pw-in-url"));
+        let view = shared.view();
+        assert_eq!(view["connected"], false);
+        assert_eq!(view["url"], "redis://127.0.0.1:1/0");
+        assert!(view["since"].is_u64());
+    }
+
+    #[test]
+    fn off_is_reported_as_such() {
+        let off = SharedState::off();
+        assert!(!off.enabled());
+        assert_eq!(off.view(), json!({"enabled": false, "connected": false}));
+    }
 }
