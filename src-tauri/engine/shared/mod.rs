@@ -259,7 +259,10 @@ mod tests {
             for _ in 0..3 {
                 shared.set_failed("Redis at redis://127.0.0.1:1/0 refused the connection".into());
             }
-            let refused = format!("Redis at redis://127.0.0.1:1/0 {} (WRONGPASS)");
+            let refused = format!(
+                "Redis at redis://127.0.0.1:1/0 {} (WRONGPASS)",
+                link::LOGIN_REFUSED
+            );
             shared.set_failed(refused.clone());
             shared.set_failed(refused);
         });
