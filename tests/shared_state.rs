@@ -278,3 +278,15 @@ async fn a_wrong_password_is_one_clear_error_and_routing_stays_local() {
         .unwrap()
         .contains("right-horse-battery"));
 }
+
+#[tokio::test]
+async fn team_mode_is_off_by_default() {
+    let x = FakeUpstream::start().await;
+    x.on("m", Script::text("ok"));
+    let router = start_router(endpoints_config(&[("x", &x, "m")])).await;
+    let off = json!({"enabled": false, "connected": false});
+    assert_eq!(router.get_json("/health").await["sharedState"], off);
+    assert_eq!(router.get_json("/api/meta").await["sharedState"], off);
+    assert_eq!(router.get_json("/api/status").await["sharedState"], off);
+    assert_eq!(router.chat(user_message("m", false)).await.status(), 200);
+}
