@@ -22,6 +22,8 @@
 //!   - `health` measures rows (moving averages, circuit breakers, quota cooldowns) and holds
 //!     the ranking formula; `prober` keeps idle rows measured within each provider's budget.
 //!   - `admin` is the `/api` behind the page; `requestlog` keeps the last requests in memory.
+//!   - `shared` is team mode: routers naming one Redis share cooldowns, circuits, row numbers,
+//!     key turns and probe leases; requests read only local copies it keeps fresh.
 //!   - `config` owns `~/.modelrelay.json`; `secrets` keeps API keys (keychain, private file);
 //!     `credentials` hands them out per request; `transfer` encodes config tokens.
 //! - `cli/` — the command line (argument parsing and the only place that prints).

@@ -1,6 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The settings and rankings page (`ui/`) in headless Chromium against the real engine: the
-//! page loads without console errors, the rankings fill from the fake providers, a pin made in
+//! page loads without console errors, the rankings fill from the fake providers, the header
+//! shows the team link (team mode against a local `redis-server`), a pin made in
 //! the page moves the next `/v1` request, a ban made in the page takes the row out, and an
 //! endpoint added through the form gets its models listed and served.
 //!
@@ -51,11 +52,12 @@ async fn the_page_pins_bans_and_adds_endpoints_that_change_routing() {
     gamma
         .on("gamma-coder", Script::text("from gamma"))
         .list_models(&["gamma-mini"]);
-    let router = start_router(endpoints_config(&[
-        ("fast", &fast, "fast-coder"),
-        ("slow", &slow, "slow-coder"),
-    ]))
-    .await;
+    // In a team (its own redis-server), so the header's shared-state line shows.
+    let redis = support::redis::TestRedis::start().await;
+    let mut config =
+        endpoints_config(&[("fast", &fast, "fast-coder"), ("slow", &slow, "slow-coder")]);
+    config["sharedState"] = json!({"redisUrl": redis.url()});
+    let router = start_router(config).await;
     // One request to each row so both are measured and ranked: fast first.
     assert_eq!(served_by(&router, FAST_ROW).await, FAST_PROVIDER);
     assert_eq!(served_by(&router, SLOW_ROW).await, SLOW_PROVIDER);
@@ -120,6 +122,11 @@ async fn the_page_pins_bans_and_adds_endpoints_that_change_routing() {
     let load = step("load");
     assert_eq!(load["autoFastest"], FAST_ROW, "{load:#}");
     assert_eq!(load["conn"], "live", "{load:#}");
+    assert_eq!(
+        load["sharedState"],
+        json!({"text": format!("shared state: connected to {}", redis.url()), "hidden": false}),
+        "{load:#}"
+    );
     assert_eq!(load["rows"][0]["id"], FAST_ROW, "{load:#}");
     assert_eq!(load["rows"][0]["rank"], "1", "{load:#}");
     assert_eq!(load["rows"][1]["id"], SLOW_ROW, "{load:#}");

@@ -4,10 +4,11 @@
 //! requests. Keys leave this module only as `SecretString`s.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::engine::config::{EnvOverrides, Settings};
@@ -71,6 +72,16 @@ impl PoolState {
     }
 }
 
+/// What this router's key pools did that its team should know (`engine::shared` carries it,
+/// naming each key by a salted hash). Keys are named by their index in the provider's pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyLearned {
+    /// The key served a request (shared only for pools with `maxTurns`).
+    Turn { index: usize },
+    /// The key drew a 429 and is skipped until `until`.
+    Cooling { index: usize, until: Instant },
+}
+
 /// The key store account of the generated `/v1` key (not a provider).
 const ROUTER_KEY_ACCOUNT: &str = "modelrelay-router-api-key";
 
@@ -82,6 +93,8 @@ pub struct Credentials {
     kiro_sso: Mutex<Option<(Instant, Option<SecretString>)>>,
     /// Providers whose key may come from a signed-in Kiro IDE (`Flavor::Kiro`).
     sso_cache_providers: Vec<String>,
+    /// Where the pools' turns and 429s go when this router is part of a team.
+    team: OnceLock<mpsc::UnboundedSender<(String, KeyLearned)>>,
 }
 
 impl std::fmt::Debug for Credentials {
@@ -112,7 +125,87 @@ impl Credentials {
             pools: Mutex::default(),
             kiro_sso: Mutex::default(),
             sso_cache_providers: Vec::new(),
+            team: OnceLock::new(),
         }
+    }
+
+    /// Sends the pools' turns and 429s to `team` from now on (once; later calls are ignored).
+    pub fn share_with(&self, team: mpsc::UnboundedSender<(String, KeyLearned)>) {
+        let _ = self.team.set(team);
+    }
+
+    fn tell_team(&self, provider: &str, learned: KeyLearned) {
+        if let Some(team) = self.team.get() {
+            // The receiver ends only with the engine; nothing to do then.
+            let _ = team.send((provider.to_string(), learned));
+        }
+    }
+
+    /// The key at `index` of `provider`'s pool, for naming it to the team.
+    pub fn key_at(
+        &self,
+        settings: &Settings,
+        provider: &str,
+        index: usize,
+    ) -> Option<SecretString> {
+        self.pool(settings, provider).into_iter().nth(index)
+    }
+
+    /// Every key still skipped after a 429: `(provider, index, until)`, replayed to the team
+    /// after a reconnection.
+    pub fn cooling_keys(&self, now: Instant) -> Vec<(String, usize, Instant)> {
+        let pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
+        pools
+            .iter()
+            .flat_map(|(provider, state)| {
+                state
+                    .cooling_until
+                    .iter()
+                    .enumerate()
+                    .filter_map(move |(index, until)| {
+                        until
+                            .filter(|until| *until > now)
+                            .map(|until| (provider.clone(), index, until))
+                    })
+            })
+            .collect()
+    }
+
+    /// A peer used the key of `provider`'s pool that `is_key` picks: it counts towards that
+    /// key's `maxTurns` here too.
+    pub fn apply_peer_turn(
+        &self,
+        settings: &Settings,
+        provider: &str,
+        is_key: &dyn Fn(&SecretString) -> bool,
+    ) {
+        let pool = self.pool(settings, provider);
+        let Some(index) = pool.iter().position(is_key) else {
+            return;
+        };
+        let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
+        let state = pools.entry(provider.to_string()).or_default();
+        state.uses.resize(pool.len(), 0);
+        state.uses[index] = state.uses[index].saturating_add(1);
+    }
+
+    /// A peer drew a 429 with the key `is_key` picks: skip it here too until `until`.
+    pub fn apply_peer_key_cooling(
+        &self,
+        settings: &Settings,
+        provider: &str,
+        is_key: &dyn Fn(&SecretString) -> bool,
+        until: Instant,
+    ) {
+        let pool = self.pool(settings, provider);
+        let Some(index) = pool.iter().position(is_key) else {
+            return;
+        };
+        let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
+        let state = pools.entry(provider.to_string()).or_default();
+        state.cooling_until.resize(pool.len().max(index + 1), None);
+        let current = state.cooling_until[index];
+        state.cooling_until[index] = Some(current.map_or(until, |c| c.max(until)));
     }
 
     /// Lets `providers` (the Kiro-flavoured ones) fall back to the Kiro IDE's SSO cache.
@@ -225,6 +318,10 @@ impl Credentials {
                     .entry(provider.to_string())
                     .or_default()
                     .choose(len, max_turns, now);
+                drop(pools);
+                if max_turns.is_some() {
+                    self.tell_team(provider, KeyLearned::Turn { index });
+                }
                 Some(KeyChoice {
                     index,
                     key: pool[index].clone(),
@@ -241,6 +338,14 @@ impl Credentials {
             state.cooling_until.resize(index + 1, None);
         }
         state.cooling_until[index] = Some(now + KEY_COOLDOWN);
+        drop(pools);
+        self.tell_team(
+            provider,
+            KeyLearned::Cooling {
+                index,
+                until: now + KEY_COOLDOWN,
+            },
+        );
     }
 
     /// Stores keys for `provider` (replacing any), in the secret store and this cache.

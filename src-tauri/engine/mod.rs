@@ -15,6 +15,7 @@ pub mod requestlog;
 pub mod routing;
 pub mod secrets;
 pub mod server;
+pub mod shared;
 pub mod sse;
 pub mod state;
 pub mod transfer;

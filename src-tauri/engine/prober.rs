@@ -2,7 +2,9 @@
 //! draining free quotas. Launches are staggered (one per tick), at most one probe per
 //! provider is in flight, and each provider has a daily probe budget derived from its
 //! documented limits. Rows that carry real traffic, rows without a usable key, and rows that
-//! are cooling down are not probed.
+//! are cooling down are not probed. In team mode a row is probed by one router per interval:
+//! the one that takes its probe lease (`SharedState::claim_probe`); the others skip it until
+//! the lease ends and learn the result from the team.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -122,6 +124,8 @@ pub struct Prober {
     state: Arc<AppState>,
     budgets: Mutex<HashMap<String, Budget>>,
     in_flight: Mutex<HashMap<String, usize>>,
+    /// Rows another router of the team holds the probe lease of, until when.
+    leased_elsewhere: Mutex<HashMap<String, Instant>>,
 }
 
 impl Prober {
@@ -130,7 +134,46 @@ impl Prober {
             state,
             budgets: Mutex::default(),
             in_flight: Mutex::default(),
+            leased_elsewhere: Mutex::default(),
         })
+    }
+
+    fn leased_elsewhere(&self) -> std::sync::MutexGuard<'_, HashMap<String, Instant>> {
+        self.leased_elsewhere
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// How long this row's probe lease lasts: its probe interval (a row whose last sample
+    /// failed, or that waits for its breaker trial, is checked again sooner).
+    fn lease_for(&self, row: &ModelRow, now: Instant) -> Duration {
+        let state = &self.state;
+        let failed = state
+            .health
+            .last_activity(row)
+            .is_none_or(|(_, failed)| failed);
+        let trial = state.health.condition(row, now).admission == Admission::Trial;
+        if failed || trial {
+            RECHECK_AFTER_FAILURE
+        } else {
+            state.config.settings().ping_interval(&row.provider.key)
+        }
+    }
+
+    /// Probes `row` unless another router of the team holds its lease for this interval.
+    async fn probe_if_leased(&self, row: &ModelRow) {
+        let now = Instant::now();
+        let lease = self.lease_for(row, now);
+        let shared = &self.state.shared;
+        if shared
+            .claim_probe(&row.provider.key, &row.upstream_id, lease)
+            .await
+        {
+            self.probe(row).await;
+        } else {
+            tracing::debug!(target: "modelrelay::probe", row = %row.row_id(), "another router of the team probes this row");
+            self.leased_elsewhere().insert(row.row_id(), now + lease);
+        }
     }
 
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
@@ -146,7 +189,7 @@ impl Prober {
                         self.state.tasks.spawn(async move {
                             tokio::select! {
                                 () = stop.cancelled() => {}
-                                () = prober.probe(&row) => {}
+                                () = prober.probe_if_leased(&row) => {}
                             }
                             prober.finished(&row.provider.key);
                         });
@@ -176,7 +219,13 @@ impl Prober {
         let state = &self.state;
         let has_key = |provider: &Provider| state.credentials.has_key(&settings, &provider.key);
         let last_activity = |row: &ModelRow| state.health.last_activity(row);
+        let mut leased = self.leased_elsewhere();
+        leased.retain(|_, until| *until > now);
         let admission = |row: &ModelRow| {
+            if leased.contains_key(&row.row_id()) {
+                // Probed by another router of the team: as good as busy until its lease ends.
+                return (Admission::No, false);
+            }
             let condition = state.health.condition(row, now);
             let resting = condition.cooling(now).is_some() || condition.retired_until.is_some();
             (condition.admission, resting)

@@ -27,6 +27,7 @@ use crate::engine::requestlog::RequestLog;
 use crate::engine::secrets::{
     default_store, known_accounts, migrate_keys_out_of_config, SecretStore,
 };
+use crate::engine::shared::{self, SharedState, TargetError};
 use crate::engine::state::AppState;
 
 pub const DEFAULT_PORT: u16 = 7352;
@@ -81,6 +82,8 @@ pub enum StartError {
     /// The blocking task that opens the key store or reads the keys panicked or was cancelled.
     #[error("reading the API key store failed unexpectedly ({0}); start modelrelay again, or set `MODELRELAY_KEY_STORE=file` to keep keys in the key file instead")]
     KeyStore(#[source] tokio::task::JoinError),
+    #[error(transparent)]
+    SharedState(#[from] TargetError),
 }
 
 /// A serving engine. Its tasks live in `AppState::tasks`; dropping it without `shutdown`
@@ -116,6 +119,15 @@ pub async fn start(options: EngineOptions) -> Result<RunningEngine, StartError> 
         tokio::task::spawn_blocking(move || load_credentials(&config, store, &builtin, env))
             .await
             .map_err(StartError::KeyStore)?
+    };
+    // Team mode's Redis (its password lives in the key store, hence a blocking task too).
+    let shared_target = {
+        let (config, store, redis_url) = (config.clone(), store.clone(), env.redis_url.clone());
+        tokio::task::spawn_blocking(move || {
+            shared::target::resolve(&config, redis_url.as_ref(), store.as_ref())
+        })
+        .await
+        .map_err(StartError::KeyStore)??
     };
     let credentials = Arc::new(credentials);
     let settings = config.settings();
@@ -192,6 +204,7 @@ pub async fn start(options: EngineOptions) -> Result<RunningEngine, StartError> 
         credentials,
         health: Arc::new(HealthBook::default()),
         log: Arc::new(RequestLog::default()),
+        shared: Arc::new(SharedState::new(shared_target)),
         http,
         identity,
         kiro,
@@ -221,6 +234,7 @@ pub async fn start(options: EngineOptions) -> Result<RunningEngine, StartError> 
     state.spawn(catalog.run(shutdown.clone()));
     state.spawn(Prober::new(state.clone()).run(shutdown.clone()));
     state.spawn(crate::engine::config::watch_file(state.config.clone()));
+    shared::start(&state);
     tracing::info!("modelrelay listening on http://{addr}");
     Ok(RunningEngine {
         addr,

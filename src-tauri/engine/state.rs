@@ -17,6 +17,7 @@ use crate::engine::health::HealthBook;
 use crate::engine::providers::builtin::BuiltinCatalog;
 use crate::engine::providers::headers::ClientIdentity;
 use crate::engine::requestlog::RequestLog;
+use crate::engine::shared::SharedState;
 
 pub struct AppState {
     pub config: Arc<ConfigStore>,
@@ -24,6 +25,9 @@ pub struct AppState {
     pub credentials: Arc<Credentials>,
     pub health: Arc<HealthBook>,
     pub log: Arc<RequestLog>,
+    /// Team mode: the link to the Redis routers share state through (`SharedState::off()`
+    /// when none is configured).
+    pub shared: Arc<SharedState>,
     pub http: reqwest::Client,
     /// Who this router says it is to providers that ask (OpenCode Zen).
     pub identity: ClientIdentity,

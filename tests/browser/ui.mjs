@@ -114,12 +114,15 @@ async function main() {
       const autoName = (await page.textContent('#auto-fastest-name')).trim();
       check(autoName !== '…' && autoName !== 'nothing available', 'the header does not name auto-fastest', autoName);
       const conn = await page.getAttribute('#conn-status', 'data-state');
+      // Team mode is on (a local redis-server): the header says where the shared state lives.
+      await page.waitForSelector('#shared-state[data-state="live"]');
+      const sharedState = await page.$eval('#shared-state', (el) => ({ text: el.textContent.trim(), hidden: el.hidden }));
       const errorsAtLoad = summary.consoleErrors.slice();
       check(errorsAtLoad.length === 0, 'console errors while loading', errorsAtLoad);
       await shoot('rankings');
       const served = await servedBy('auto-fastest');
       check(served.status === 200 && served.provider === FAST.provider, 'auto-fastest is not on the fast row before any change', served);
-      return { rows, totalRows: all.length, autoFastest: await autoFastestRow(), autoName, conn, errorsAtLoad: errorsAtLoad.length, served };
+      return { rows, totalRows: all.length, autoFastest: await autoFastestRow(), autoName, conn, sharedState, errorsAtLoad: errorsAtLoad.length, served };
     });
 
     await step('pin', async () => {

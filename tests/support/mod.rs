@@ -5,6 +5,7 @@
 pub mod browser;
 pub mod fake_upstream;
 pub mod python;
+pub mod redis;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -187,6 +188,45 @@ pub fn streamed_text(events: &[String]) -> String {
                 .map(str::to_string)
         })
         .collect()
+}
+
+/// Two engines of one team: `config` for both, sharing `redis_url` under a namespace of their
+/// own, each with its own config directory and key store. Returns once both are connected.
+pub async fn start_team(config: Value, redis_url: &str) -> (TestRouter, TestRouter) {
+    let namespace = format!("test-{}", uuid_like());
+    let mut config = config;
+    config.as_object_mut().unwrap().insert(
+        "sharedState".into(),
+        json!({"redisUrl": redis_url, "namespace": namespace}),
+    );
+    let a = start_router(config.clone()).await;
+    let b = start_router(config).await;
+    eventually("both routers connect to Redis", || {
+        a.engine.state().shared.is_connected() && b.engine.state().shared.is_connected()
+    })
+    .await;
+    (a, b)
+}
+
+fn uuid_like() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Waits (up to 15 s, checking every 20 ms) until `done` holds; fails the test naming `what`.
+pub async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..750 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("timed out waiting until {what}");
 }
 
 /// A loopback port with nothing listening on it.

@@ -1,4 +1,5 @@
-// The header: version, row and provider counts from /api/status, and who auto-fastest is now.
+// The header: version, row and provider counts from /api/status, who auto-fastest is now, and
+// the team link (sharedState) when team mode is on.
 
 import { byId, setText } from './dom.js';
 import { fmtInt } from './format.js';
@@ -36,6 +37,21 @@ export function renderHeader() {
   box.dataset.rowId = id || '';
   setText(byId('auto-fastest-name'), name || (state.modelsReceivedAt || st ? 'nothing available' : '…'));
   setText(byId('auto-fastest-provider'), provider ? `on ${provider}` : '');
+  renderSharedState(st?.sharedState);
+}
+
+/** "shared state: connected to … / unreachable since …", from /api/status's sharedState. */
+function renderSharedState(shared) {
+  const el = byId('shared-state');
+  if (!el) return;
+  el.hidden = !shared?.enabled;
+  if (!shared?.enabled) return;
+  const since = shared.since ? new Date(shared.since * 1000).toLocaleTimeString() : '';
+  el.dataset.state = shared.connected ? 'live' : 'down';
+  setText(el, shared.connected
+    ? `shared state: connected to ${shared.url}`
+    : `shared state: unreachable${since ? ` since ${since}` : ''}`);
+  el.title = shared.lastError || '';
 }
 
 let statusTimer = null;

@@ -18,6 +18,7 @@ use crate::engine::state::AppState;
 pub fn router() -> Router<Arc<AppState>> {
     Router::new()
         .route("/status", get(status))
+        .route("/meta", get(meta))
         .route("/models", get(models))
         .route("/providers", get(providers))
         .route(
@@ -60,6 +61,10 @@ pub fn router() -> Router<Arc<AppState>> {
 
 async fn status(State(state): State<Arc<AppState>>) -> Json<Value> {
     Json(views::status_view(&state))
+}
+
+async fn meta(State(state): State<Arc<AppState>>) -> Json<Value> {
+    Json(views::meta(&state))
 }
 
 async fn models(State(state): State<Arc<AppState>>) -> Json<Value> {

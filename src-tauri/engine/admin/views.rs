@@ -342,5 +342,16 @@ pub fn status_view(state: &AppState) -> Value {
         "rows": catalog.rows.len(),
         "providersUsable": usable,
         "pinned": pin_view(&settings),
+        "sharedState": state.shared.view(),
+    })
+}
+
+/// `/api/meta`: what this router is (version, where clients reach it) and its team link.
+pub fn meta(state: &AppState) -> Value {
+    json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "baseUrl": format!("http://{}/v1", state.public_host()),
+        "routerId": state.shared.router_id(),
+        "sharedState": state.shared.view(),
     })
 }

@@ -54,6 +54,9 @@ pub struct EnvOverrides {
     pub kiro_client_secret: Option<SecretString>,
     /// `~/.aws/sso/cache`, where a signed-in Kiro IDE leaves its refresh token.
     pub sso_cache_dir: Option<std::path::PathBuf>,
+    /// `MODELRELAY_REDIS_URL`: team mode's Redis, beating `sharedState.redisUrl` (may hold a
+    /// password, so a secret).
+    pub redis_url: Option<SecretString>,
 }
 
 impl std::fmt::Debug for EnvOverrides {
@@ -102,6 +105,7 @@ impl EnvOverrides {
         }
         overrides.kiro_client_id = env.get("KIRO_OAUTH_CLIENT_ID");
         overrides.kiro_client_secret = env.get("KIRO_OAUTH_CLIENT_SECRET").map(SecretString::from);
+        overrides.redis_url = env.get("MODELRELAY_REDIS_URL").map(SecretString::from);
         overrides.sso_cache_dir = env
             .get("HOME")
             .or_else(|| env.get("USERPROFILE"))

@@ -47,6 +47,28 @@ pub struct Settings {
     pub continue_streams: ContinueStreams,
     /// Hours a row stays retired after its provider said the model is gone (default 24).
     pub retired_row_hours: Option<f64>,
+    /// Team mode: the Redis that routers share what they learn through (off when absent).
+    pub shared_state: SharedStateSettings,
+}
+
+/// `sharedState` in the config file. The URL's password is moved to the key store at start;
+/// `Debug` never shows it.
+#[derive(Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SharedStateSettings {
+    /// `redis://host:6379/0` or `rediss://…` (TLS).
+    pub redis_url: Option<String>,
+    /// The prefix of the team's Redis names (`modelrelay` when absent).
+    pub namespace: Option<String>,
+}
+
+impl std::fmt::Debug for SharedStateSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedStateSettings")
+            .field("redis_url", &self.redis_url.as_ref().map(|_| "(set)"))
+            .field("namespace", &self.namespace)
+            .finish()
+    }
 }
 
 /// `continueStreams` in the config file.

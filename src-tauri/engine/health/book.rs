@@ -2,10 +2,10 @@
 //! provider's shared-pool cooldown. Fed by real traffic and probes; read by the planner.
 
 use rustc_hash::FxHashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::engine::providers::{ContinueMode, ModelRow};
@@ -14,6 +14,42 @@ use super::breaker::{Admission, Breaker, BreakerState};
 use super::ratelimit::{RateLimitInfo, Window};
 use super::scoring::RowCondition;
 use super::stats::{RowStats, Sample, SampleOutcome, SampleSource};
+use super::team::{merge, PeerSummary, RowSummary};
+
+/// What this router learned that its team should know (`engine::shared` carries it). Only
+/// the router's own findings: what peers report is applied without a word back.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Learned {
+    /// A row (`model: Some`) or the provider's shared pool (`None`) is spent until `until`.
+    Cooldown {
+        provider: String,
+        model: Option<String>,
+        until: Instant,
+        window: Window,
+    },
+    /// The row's circuit opened; its trial comes at `until` (this router runs it).
+    CircuitOpened {
+        provider: String,
+        model: String,
+        until: Instant,
+    },
+    /// The row's trial succeeded: its circuit is closed again.
+    CircuitClosed { provider: String, model: String },
+    /// The provider said the row's model is gone: retired until `until`.
+    Retired {
+        provider: String,
+        model: String,
+        until: Instant,
+        message: String,
+    },
+}
+
+/// A live state of this router's book, replayed to the team after a reconnection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveState {
+    pub learned: Vec<Learned>,
+    pub summaries: Vec<(String, String, RowSummary)>,
+}
 
 /// What one attempt (a real request or a probe) found out.
 #[derive(Debug, Clone)]
@@ -70,6 +106,8 @@ struct RowHealth {
     learned_continuation: Option<ContinueMode>,
     /// Set when the provider answered that the model is gone.
     retired: Option<Retirement>,
+    /// What the team's other routers measured on this row (team mode only).
+    peers: Vec<PeerSummary>,
 }
 
 /// How long quota headroom is trusted when the provider gave no reset time.
@@ -121,6 +159,14 @@ fn row_health_mut<'a>(rows: &'a mut Rows, row: &ModelRow) -> &'a mut RowHealth {
         .or_default()
 }
 
+/// A row's health found from the names a peer sent (it may not be in this catalog yet).
+fn row_health_by_name<'a>(rows: &'a mut Rows, provider: &str, model: &str) -> &'a mut RowHealth {
+    rows.entry(provider.to_string())
+        .or_default()
+        .entry(model.to_string())
+        .or_default()
+}
+
 /// The conditions of many rows under one lock, for one planning pass.
 pub struct HealthReader<'a> {
     rows: std::sync::MutexGuard<'a, Rows>,
@@ -149,11 +195,18 @@ fn condition_of(rows: &Rows, pools: &Pools, row: &ModelRow, now: Instant) -> Row
         (Some(a), Some(b)) => Some(if a.0 >= b.0 { a } else { b }),
         (a, b) => a.or(b),
     };
+    let own = RowSummary::of(&health.stats);
+    let merged = if health.peers.is_empty() {
+        own
+    } else {
+        let live = health.peers.iter().filter(|p| p.expires > now);
+        merge(own, live.map(|p| &p.summary))
+    };
     RowCondition {
-        ttft_ms: health.stats.ttft_ewma,
+        ttft_ms: merged.ttft_ms,
         ttft_p95_ms: health.stats.ttft_p95(),
-        tokens_per_second: health.stats.tokens_per_second_ewma,
-        error_rate: health.stats.error_ewma,
+        tokens_per_second: merged.tokens_per_second,
+        error_rate: merged.error_rate,
         headroom: health.headroom(now),
         admission: health.breaker.peek(now),
         cooling_until,
@@ -168,6 +221,8 @@ pub struct HealthBook {
     pools: Mutex<Pools>,
     /// Bumped on every recorded attempt, so live views know to refresh.
     changes: watch::Sender<u64>,
+    /// Where this router's findings go when it is part of a team (`engine::shared`).
+    team: OnceLock<mpsc::UnboundedSender<Learned>>,
 }
 
 impl Default for HealthBook {
@@ -176,6 +231,7 @@ impl Default for HealthBook {
             rows: Mutex::default(),
             pools: Mutex::default(),
             changes: watch::channel(0).0,
+            team: OnceLock::new(),
         }
     }
 }
@@ -240,14 +296,32 @@ impl HealthBook {
         self.changes.subscribe()
     }
 
-    pub fn record(&self, row: &ModelRow, report: AttemptReport, now: Instant) {
-        self.record_quietly(row, report, now);
+    /// Tells live views to refresh though no row changed (team mode's link went up or down).
+    pub fn notify_changed(&self) {
         self.changes.send_modify(|version| *version += 1);
     }
 
-    fn record_quietly(&self, row: &ModelRow, report: AttemptReport, now: Instant) {
+    pub fn record(&self, row: &ModelRow, report: AttemptReport, now: Instant) {
+        let learned = self.record_quietly(row, report, now);
+        if let Some(team) = self.team.get() {
+            for item in learned {
+                // The receiver ends only with the engine; nothing to do then.
+                let _ = team.send(item);
+            }
+        }
+        self.changes.send_modify(|version| *version += 1);
+    }
+
+    /// Sends what this router learns from now on to `team` (once; later calls are ignored).
+    pub fn share_with(&self, team: mpsc::UnboundedSender<Learned>) {
+        let _ = self.team.set(team);
+    }
+
+    fn record_quietly(&self, row: &ModelRow, report: AttemptReport, now: Instant) -> Vec<Learned> {
+        let mut learned = Vec::new();
         let mut rows = self.lock_rows();
         let health = row_health_mut(&mut rows, row);
+        let breaker_before = health.breaker.state;
         let mut sample = Sample {
             at: now,
             source: report.source,
@@ -304,7 +378,13 @@ impl HealthBook {
                     message: message.clone(),
                 });
                 health.last_error = Some((now, message.clone()));
-                return;
+                learned.push(Learned::Retired {
+                    provider: row.provider.key.clone(),
+                    model: row.upstream_id.clone(),
+                    until: now + *retire_for,
+                    message: message.clone(),
+                });
+                return learned;
             }
         }
         health.stats.record(sample);
@@ -314,16 +394,189 @@ impl HealthBook {
                 if rate.shared_pool || row.provider.shared_quota && window == Window::Day {
                     let mut pools = self.lock_pools();
                     let current = pools.get(&row.provider.key).copied();
-                    pools.insert(row.provider.key.clone(), extend(current, deadline));
+                    let extended = extend(current, deadline);
+                    pools.insert(row.provider.key.clone(), extended);
+                    learned.push(Learned::Cooldown {
+                        provider: row.provider.key.clone(),
+                        model: None,
+                        until: extended.0,
+                        window: extended.1,
+                    });
                 }
-                health.cooldown = Some(extend(
-                    health.cooldown.filter(|(until, _)| *until > now),
-                    deadline,
-                ));
+                let extended = extend(health.cooldown.filter(|(until, _)| *until > now), deadline);
+                health.cooldown = Some(extended);
+                learned.push(Learned::Cooldown {
+                    provider: row.provider.key.clone(),
+                    model: Some(row.upstream_id.clone()),
+                    until: extended.0,
+                    window: extended.1,
+                });
             }
             health.last_rate = Some(rate);
             health.last_rate_at = Some(now);
         }
+        let (provider, model) = (row.provider.key.clone(), row.upstream_id.clone());
+        match (breaker_before, health.breaker.state) {
+            (before, BreakerState::Open { until }) if before != health.breaker.state => {
+                learned.push(Learned::CircuitOpened {
+                    provider,
+                    model,
+                    until,
+                });
+            }
+            (BreakerState::Open { .. } | BreakerState::HalfOpen { .. }, BreakerState::Closed) => {
+                learned.push(Learned::CircuitClosed { provider, model });
+            }
+            _ => {}
+        }
+        learned
+    }
+
+    /// A peer's cooldown of a row (`model: Some`) or of the provider's shared pool: extends
+    /// this router's, never shortens it, and is not sent back.
+    pub fn apply_peer_cooldown(
+        &self,
+        provider: &str,
+        model: Option<&str>,
+        until: Instant,
+        window: Window,
+    ) {
+        match model {
+            Some(model) => {
+                let mut rows = self.lock_rows();
+                let health = row_health_by_name(&mut rows, provider, model);
+                health.cooldown = Some(extend(health.cooldown, (until, window)));
+            }
+            None => {
+                let mut pools = self.lock_pools();
+                let current = pools.get(provider).copied();
+                pools.insert(provider.to_string(), extend(current, (until, window)));
+            }
+        }
+        self.changes.send_modify(|version| *version += 1);
+    }
+
+    /// A peer heard from the provider that the row's model is gone: retired here too, until
+    /// `until` (a later retirement extends it; nothing is sent back).
+    pub fn apply_peer_retired(
+        &self,
+        provider: &str,
+        model: &str,
+        until: Instant,
+        message: String,
+        now: Instant,
+    ) {
+        let mut rows = self.lock_rows();
+        let health = row_health_by_name(&mut rows, provider, model);
+        if health.retirement(now).is_some_and(|r| r.until >= until) {
+            return;
+        }
+        health.retired = Some(Retirement {
+            since: now,
+            until,
+            message: format!("{message} (seen by another router of the team)"),
+        });
+        drop(rows);
+        self.changes.send_modify(|version| *version += 1);
+    }
+
+    /// A peer opened the row's circuit and runs its trial, due at `trial_at`: this router waits
+    /// for that trial's result (until `result_due`) instead of running its own. When this
+    /// router's own trial is also pending, the tie goes to `peer_wins_ties`.
+    pub fn apply_peer_circuit_open(
+        &self,
+        provider: &str,
+        model: &str,
+        result_due: Instant,
+        peer_wins_ties: bool,
+        now: Instant,
+    ) {
+        let mut rows = self.lock_rows();
+        let breaker = &mut row_health_by_name(&mut rows, provider, model).breaker;
+        let own_trial_pending = breaker.state != BreakerState::Closed && !breaker.is_following();
+        if own_trial_pending && !peer_wins_ties {
+            return;
+        }
+        breaker.follow_peer(result_due, now);
+        drop(rows);
+        self.changes.send_modify(|version| *version += 1);
+    }
+
+    /// A peer's trial succeeded: the row's circuit closes here too.
+    pub fn apply_peer_circuit_closed(&self, provider: &str, model: &str) {
+        let mut rows = self.lock_rows();
+        let breaker = &mut row_health_by_name(&mut rows, provider, model).breaker;
+        if breaker.state != BreakerState::Closed {
+            breaker.record_success();
+        }
+        drop(rows);
+        self.changes.send_modify(|version| *version += 1);
+    }
+
+    /// A peer's own numbers for a row, kept until `expires` (a newer one replaces it).
+    pub fn apply_peer_summary(&self, provider: &str, model: &str, peer: PeerSummary) {
+        let mut rows = self.lock_rows();
+        let peers = &mut row_health_by_name(&mut rows, provider, model).peers;
+        peers.retain(|p| p.router != peer.router && p.expires > Instant::now());
+        peers.push(peer);
+        drop(rows);
+        self.changes.send_modify(|version| *version += 1);
+    }
+
+    /// What this router knows now that a team should hear again after a reconnection: running
+    /// cooldowns and open circuits it learned, and its own numbers for every measured row.
+    pub fn live_state(&self, now: Instant) -> LiveState {
+        let rows = self.lock_rows();
+        let mut learned = Vec::new();
+        let mut summaries = Vec::new();
+        for (provider, models) in rows.iter() {
+            for (model, health) in models {
+                if let Some((until, window)) = health.cooldown.filter(|(until, _)| *until > now) {
+                    learned.push(Learned::Cooldown {
+                        provider: provider.clone(),
+                        model: Some(model.clone()),
+                        until,
+                        window,
+                    });
+                }
+                if let BreakerState::Open { until } = health.breaker.state {
+                    if !health.breaker.is_following() {
+                        learned.push(Learned::CircuitOpened {
+                            provider: provider.clone(),
+                            model: model.clone(),
+                            until,
+                        });
+                    }
+                }
+                if let Some(retired) = health.retirement(now) {
+                    learned.push(Learned::Retired {
+                        provider: provider.clone(),
+                        model: model.clone(),
+                        until: retired.until,
+                        message: retired.message.clone(),
+                    });
+                }
+                if !health.stats.samples.is_empty() {
+                    summaries.push((
+                        provider.clone(),
+                        model.clone(),
+                        RowSummary::of(&health.stats),
+                    ));
+                }
+            }
+        }
+        drop(rows);
+        for (provider, (until, window)) in self.lock_pools().iter() {
+            if *until > now {
+                learned.push(Learned::Cooldown {
+                    provider: provider.clone(),
+                    model: None,
+                    until: *until,
+                    window: *window,
+                });
+            }
+        }
+        LiveState { learned, summaries }
     }
 
     pub fn view(&self, row: &ModelRow, now: Instant) -> RowHealthView {
@@ -561,6 +814,97 @@ mod tests {
         let later = now + Duration::from_secs(3600);
         assert_eq!(book.condition(&gone, later).retired_until, None);
         assert!(book.admit(&gone, later), "back after the retirement");
+    }
+
+    #[test]
+    fn what_a_router_learns_goes_to_its_team_and_what_peers_say_does_not_echo() {
+        let book = HealthBook::default();
+        let (team, mut learned) = mpsc::unbounded_channel();
+        book.share_with(team);
+        let row = row("groq", false);
+        let now = Instant::now();
+        book.record(&row, limited(30, Window::Minute, false), now);
+        assert_eq!(
+            learned.try_recv().unwrap(),
+            Learned::Cooldown {
+                provider: "groq".into(),
+                model: Some("m".into()),
+                until: now + Duration::from_secs(30),
+                window: Window::Minute,
+            }
+        );
+        let other = ModelRow::new(row.provider.clone(), "other", "other", RowOrigin::Builtin);
+        book.apply_peer_cooldown(
+            "groq",
+            Some("other"),
+            now + Duration::from_secs(60),
+            Window::Minute,
+        );
+        assert!(book.condition(&other, now).cooling(now).is_some());
+        assert!(
+            !book.admit(&other, now),
+            "a peer's 429 keeps this router off the row"
+        );
+        assert!(learned.try_recv().is_err(), "nothing is sent back");
+    }
+
+    #[test]
+    fn a_peers_numbers_merge_with_this_routers_own() {
+        let book = HealthBook::default();
+        let row = row("groq", false);
+        let now = Instant::now();
+        let peer = PeerSummary {
+            router: "peer".into(),
+            summary: RowSummary {
+                ttft_ms: Some(300.0),
+                tokens_per_second: Some(50.0),
+                error_rate: 0.0,
+                samples: 3,
+            },
+            expires: now + Duration::from_secs(60),
+        };
+        book.apply_peer_summary("groq", "m", peer);
+        let condition = book.condition(&row, now);
+        assert_eq!(condition.ttft_ms, Some(300.0), "measured by the peer only");
+        assert_eq!(condition.tokens_per_second, Some(50.0));
+        let after = now + Duration::from_secs(60);
+        assert_eq!(book.condition(&row, after).ttft_ms, None, "expired");
+    }
+
+    #[test]
+    fn a_router_waits_for_the_trial_of_the_peer_that_opened_the_circuit() {
+        let (opener, follower) = (HealthBook::default(), HealthBook::default());
+        let (team, mut learned) = mpsc::unbounded_channel();
+        opener.share_with(team);
+        let row = row("x", false);
+        let now = Instant::now();
+        let failure = AttemptReport {
+            source: SampleSource::Traffic,
+            outcome: AttemptResult::Failure {
+                status: Some(503),
+                message: "down".into(),
+                timeout: false,
+                hard: true,
+            },
+            rate: None,
+        };
+        opener.record(&row, failure, now);
+        let Ok(Learned::CircuitOpened { until, .. }) = learned.try_recv() else {
+            panic!("the opened circuit is told to the team")
+        };
+        let result_due = until + Duration::from_secs(25);
+        follower.apply_peer_circuit_open("x", "m", result_due, true, now);
+        assert!(!follower.admit(&row, until), "the opener runs the trial");
+        follower.apply_peer_circuit_closed("x", "m");
+        assert!(
+            follower.admit(&row, until),
+            "its success reopens the row here"
+        );
+        follower.apply_peer_circuit_open("x", "m", result_due, true, now);
+        assert!(
+            follower.admit(&row, result_due),
+            "no result in time: its own trial"
+        );
     }
 
     #[test]

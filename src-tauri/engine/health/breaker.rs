@@ -37,6 +37,8 @@ pub struct Breaker {
     pub state: BreakerState,
     consecutive_failures: u32,
     trips: u32,
+    /// Open because a team peer runs the trial (team mode): its result closes or extends it.
+    following: bool,
 }
 
 impl Default for Breaker {
@@ -45,6 +47,7 @@ impl Default for Breaker {
             state: BreakerState::Closed,
             consecutive_failures: 0,
             trips: 0,
+            following: false,
         }
     }
 }
@@ -70,6 +73,8 @@ impl Breaker {
         let admission = self.peek(now);
         if admission == Admission::Trial {
             self.state = BreakerState::HalfOpen { trial_started: now };
+            // No result from the peer in time: this trial is this router's own.
+            self.following = false;
         }
         admission
     }
@@ -78,6 +83,23 @@ impl Breaker {
         self.state = BreakerState::Closed;
         self.consecutive_failures = 0;
         self.trips = 0;
+        self.following = false;
+    }
+
+    /// A peer opened this circuit and runs the trial: stay open until its result is due
+    /// (`result_due`), then, if no result came, take the trial here.
+    pub fn follow_peer(&mut self, result_due: Instant, now: Instant) {
+        let until = match self.state {
+            BreakerState::Open { until } if until > result_due => until,
+            _ => result_due.max(now),
+        };
+        self.state = BreakerState::Open { until };
+        self.following = true;
+    }
+
+    /// Whether this circuit waits for a peer's trial rather than its own.
+    pub fn is_following(&self) -> bool {
+        self.following
     }
 
     /// `hard` failures (connection refused, DNS) open the circuit at once.
@@ -87,6 +109,7 @@ impl Breaker {
             BreakerState::HalfOpen { .. } | BreakerState::Open { .. } => true,
             BreakerState::Closed => hard || self.consecutive_failures >= FAILURES_TO_OPEN,
         };
+        self.following = false;
         if trip {
             let open_for = FIRST_OPEN
                 .saturating_mul(2u32.saturating_pow(self.trips.min(8)))
@@ -173,6 +196,22 @@ mod tests {
         let open_end = start + FIRST_OPEN;
         assert_eq!(breaker.admit(open_end), Admission::Trial);
         assert_eq!(breaker.peek(open_end + TRIAL_TIMEOUT), Admission::Trial);
+    }
+
+    #[test]
+    fn a_follower_waits_for_the_peers_trial_then_takes_its_own() {
+        let now = Instant::now();
+        let mut breaker = Breaker::default();
+        let result_due = now + Duration::from_secs(15);
+        breaker.follow_peer(result_due, now);
+        assert_eq!(breaker.peek(now + Duration::from_secs(14)), Admission::No);
+        assert!(breaker.is_following());
+        assert_eq!(
+            breaker.admit(result_due),
+            Admission::Trial,
+            "no result came"
+        );
+        assert!(!breaker.is_following(), "the trial is its own");
     }
 
     #[test]

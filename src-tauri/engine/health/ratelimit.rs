@@ -8,7 +8,7 @@ use http::HeaderMap;
 use serde_json::Value;
 
 /// Whether an exhaustion lasts minutes or until a daily reset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Window {
     Minute,

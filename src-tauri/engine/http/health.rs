@@ -17,5 +17,6 @@ pub async fn health(State(state): State<Arc<AppState>>) -> Json<Value> {
         "providers": catalog.providers.len(),
         "models": catalog.rows.len(),
         "key_store": state.credentials.store_kind(),
+        "sharedState": state.shared.view(),
     }))
 }
