@@ -9,6 +9,7 @@ pub mod error;
 pub mod forward;
 pub mod health;
 pub mod http;
+pub mod metrics;
 pub mod prober;
 pub mod providers;
 pub mod requestlog;

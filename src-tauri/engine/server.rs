@@ -186,12 +186,20 @@ pub async fn start(options: EngineOptions) -> Result<RunningEngine, StartError> 
             key
         })
     });
+    let metrics = Arc::new(crate::engine::metrics::Metrics::default());
+    let log = {
+        let (metrics, catalog) = (metrics.clone(), catalog.clone());
+        RequestLog::observed_by(Box::new(move |entry| {
+            metrics.observe(entry, &catalog.current());
+        }))
+    };
     let state = Arc::new(AppState {
         config,
         catalog: catalog.clone(),
         credentials,
         health: Arc::new(HealthBook::default()),
-        log: Arc::new(RequestLog::default()),
+        log: Arc::new(log),
+        metrics,
         http,
         identity,
         kiro,

@@ -24,6 +24,8 @@ pub struct AppState {
     pub credentials: Arc<Credentials>,
     pub health: Arc<HealthBook>,
     pub log: Arc<RequestLog>,
+    /// What `GET /metrics` reports.
+    pub metrics: Arc<crate::engine::metrics::Metrics>,
     pub http: reqwest::Client,
     /// Who this router says it is to providers that ask (OpenCode Zen).
     pub identity: ClientIdentity,

@@ -27,6 +27,8 @@ pub struct Settings {
     pub max_attempts: Option<usize>,
     pub timeouts: Timeouts,
     pub model_groups: BTreeMap<String, String>,
+    /// User routing tags by group slug (normalised when saved through `/api/models/tags`).
+    pub model_tags: BTreeMap<String, Vec<String>>,
     /// The pinned row (persisted, unlike the original's in-memory pin).
     pub pinned: Option<Pin>,
     /// Overall time budget for trying candidates for one request.

@@ -1,0 +1,417 @@
+//! The routes that bring the original's tools over HTTP: routing tags (`/api/models/tags`,
+//! `tag:` selectors), key pools (`/api/account-status`) and `GET /metrics`, read by a real
+//! Prometheus parser. No response may ever carry a key.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use modelrelay::engine::config::EnvSource;
+use modelrelay::engine::routing::tags::{MAX_TAGS, MAX_TAG_LENGTH};
+use modelrelay::engine::secrets::MemoryStore;
+use modelrelay::engine::{self, EngineOptions};
+use serde_json::{json, Value};
+use support::*;
+
+const KEY_MARK: &str = "NEVER-SHOWN";
+
+/// Sends `body` (if any) with `method` and returns the status and JSON, checking no key leaked.
+async fn call(
+    router: &TestRouter,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = router.client.request(method, router.url(path));
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    assert!(!text.contains(KEY_MARK), "a key leaked from {path}: {text}");
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+async fn put_tags(router: &TestRouter, body: Value) -> (u16, Value) {
+    call(router, reqwest::Method::PUT, "/api/models/tags", Some(body)).await
+}
+
+fn row<'a>(models: &'a Value, id: &str) -> &'a Value {
+    models["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == id)
+        .unwrap_or_else(|| panic!("no row {id} in {models}"))
+}
+
+#[tokio::test]
+async fn user_tags_are_normalised_kept_by_group_and_route_tag_selectors() {
+    let fake = FakeUpstream::start().await;
+    fake.otherwise(Script::text("ok"));
+    let router = start_router(endpoints_config(&[("a", &fake, "m"), ("b", &fake, "n")])).await;
+    let row_a = "openai-compatible:a/m";
+
+    let refused = router.chat(user_message("tag:my-fav", false)).await;
+    assert_eq!(refused.status(), 404, "no row carries the tag yet");
+
+    let (status, saved) = put_tags(
+        &router,
+        json!({"modelId": row_a, "tags": ["My  Fav", "fast!", "my-fav", " "]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{saved}");
+    assert_eq!(saved["tags"], json!(["my-fav", "fast"]));
+    let group = saved["modelKey"].as_str().unwrap().to_string();
+    assert_eq!(saved["models"][0]["id"], row_a);
+
+    let models = router.get_json("/api/models").await;
+    let view = row(&models, row_a);
+    assert_eq!(view["userTags"], json!(["my-fav", "fast"]));
+    assert!(view["builtInTags"].is_array());
+    assert!(view["tags"].as_array().unwrap().contains(&json!("my-fav")));
+    assert_eq!(row(&models, "openai-compatible:b/n")["userTags"], json!([]));
+
+    let routed = router.chat(user_message("tag:My-Fav", false)).await;
+    assert_eq!(routed.status(), 200);
+    assert_eq!(
+        routed.headers()["x-modelrelay-provider"],
+        "openai-compatible:a"
+    );
+
+    let file: Value =
+        serde_json::from_slice(&std::fs::read(router.config_path()).unwrap()).unwrap();
+    assert_eq!(file["modelTags"][&group], json!(["my-fav", "fast"]));
+
+    let (status, _) = put_tags(&router, json!({"modelId": row_a, "tags": []})).await;
+    assert_eq!(status, 200);
+    let file: Value =
+        serde_json::from_slice(&std::fs::read(router.config_path()).unwrap()).unwrap();
+    assert!(
+        file.get("modelTags").is_none(),
+        "clearing the last tags removes the map: {file}"
+    );
+    assert_eq!(
+        router
+            .chat(user_message("tag:my-fav", false))
+            .await
+            .status(),
+        404
+    );
+}
+
+#[tokio::test]
+async fn tag_edits_outside_the_limits_are_refused_with_400() {
+    let fake = FakeUpstream::start().await;
+    let router = start_router(endpoints_config(&[("a", &fake, "m")])).await;
+    let row_a = "openai-compatible:a/m";
+    let too_long = "x".repeat(MAX_TAG_LENGTH + 1);
+    let too_many: Vec<String> = (0..=MAX_TAGS).map(|i| format!("t{i}")).collect();
+    let cases = [
+        (json!({"modelId": row_a, "tags": [too_long]}), 400, "tags"),
+        (json!({"modelId": row_a, "tags": too_many}), 400, "tags"),
+        (json!({"modelId": row_a, "tags": "fast"}), 400, "tags"),
+        (json!({"modelId": row_a, "tags": [1]}), 400, "tags"),
+        (json!({"tags": ["fast"]}), 400, "modelId"),
+        (
+            json!({"modelId": "tag:coding", "tags": ["fast"]}),
+            400,
+            "modelId",
+        ),
+    ];
+    for (body, expected, param) in cases {
+        let (status, error) = put_tags(&router, body.clone()).await;
+        assert_eq!(status, expected, "{body} → {error}");
+        assert_eq!(error["error"]["param"], param, "{body} → {error}");
+        assert!(error["error"]["message"].as_str().unwrap().contains('`'));
+    }
+    let (status, error) =
+        put_tags(&router, json!({"modelId": "no-such-model", "tags": ["a"]})).await;
+    assert_eq!(status, 404, "{error}");
+    let exactly_at_limits: Vec<String> = (0..MAX_TAGS)
+        .map(|i| format!("{i}{}", "y".repeat(MAX_TAG_LENGTH - 2)))
+        .collect();
+    assert_eq!(
+        put_tags(
+            &router,
+            json!({"modelId": row_a, "tags": exactly_at_limits})
+        )
+        .await
+        .0,
+        200
+    );
+    let file: Value =
+        serde_json::from_slice(&std::fs::read(router.config_path()).unwrap()).unwrap();
+    assert_eq!(
+        file["modelTags"]
+            .as_object()
+            .unwrap()
+            .values()
+            .next()
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        MAX_TAGS
+    );
+}
+
+#[tokio::test]
+async fn account_status_lists_every_key_masked_from_the_start_and_marks_a_429() {
+    let fake = FakeUpstream::start().await;
+    fake.on_sequence(
+        "m",
+        vec![Script::status(429, "slow down"), Script::text("ok")],
+    );
+    let mut config = endpoints_config(&[("a", &fake, "m"), ("b", &fake, "n")]);
+    config["apiKeys"] = json!({
+        "openai-compatible:a": ["sk-pool-NEVER-SHOWN-first-0001", "sk-pool-NEVER-SHOWN-second-0002"],
+    });
+    config["providers"]["openai-compatible:a"]["maxTurns"] = json!(5);
+    let router = start_router(config).await;
+
+    let (status, before) = call(&router, reqwest::Method::GET, "/api/account-status", None).await;
+    assert_eq!(status, 200);
+    let providers = before["providers"].as_array().unwrap();
+    assert_eq!(providers.len(), 1, "only providers with keys: {before}");
+    let pool = &providers[0];
+    assert_eq!(pool["key"], "openai-compatible:a");
+    assert_eq!(
+        (pool["keyCount"].as_u64(), pool["maxTurns"].as_u64()),
+        (Some(2), Some(5))
+    );
+    let hints: Vec<&str> = pool["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["hint"].as_str().unwrap())
+        .collect();
+    assert_eq!(hints, ["…0001", "…0002"]);
+    assert!(pool["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|a| a["state"] == "active" && a["requests"] == 0));
+
+    router.chat(user_message("m", false)).await;
+    let (_, after) = call(&router, reqwest::Method::GET, "/api/account-status", None).await;
+    let first = &after["providers"][0]["accounts"][0];
+    assert_eq!(first["state"], "rate_limited", "{after}");
+    assert!(first["resetsInSeconds"].as_f64().unwrap() > 0.0);
+    assert!(first["lastRateLimitedSecondsAgo"].is_number());
+    assert_eq!(first["requests"], 1);
+    let sent: Vec<String> = fake
+        .chat_requests()
+        .iter()
+        .filter_map(|r| {
+            r.headers
+                .get("authorization")
+                .map(|v| v.to_str().unwrap().to_string())
+        })
+        .collect();
+    assert_eq!(
+        sent.first().map(String::as_str),
+        Some("Bearer sk-pool-NEVER-SHOWN-first-0001")
+    );
+}
+
+/// Two endpoints serving one group; `a` is preferred and fails once, so `b` answers.
+async fn failover_router() -> (FakeUpstream, TestRouter) {
+    let fake = FakeUpstream::start().await;
+    fake.on_sequence("m", vec![Script::status(503, "overloaded")]);
+    fake.otherwise(Script::text("hello from n"));
+    let mut config = endpoints_config(&[("a", &fake, "m"), ("b", &fake, "n")]);
+    for (id, priority) in [("a", 0), ("b", 1)] {
+        let provider = &mut config["providers"][format!("openai-compatible:{id}")];
+        provider["group"] = json!("shared");
+        provider["priority"] = json!(priority);
+    }
+    let router = start_router(config).await;
+    (fake, router)
+}
+
+fn sample(
+    metrics: &Value,
+    family: &str,
+    name: &str,
+    labels: &[(&str, &str)],
+) -> Option<f64> {
+    metrics["families"][family]["samples"]
+        .as_array()?
+        .iter()
+        .find(|s| s["name"] == name && labels.iter().all(|(k, v)| s["labels"][*k] == *v))
+        .and_then(|s| s["value"].as_f64())
+}
+
+#[tokio::test]
+async fn metrics_parse_with_prometheus_client_and_count_requests_failovers_and_probes() {
+    let Some(python) = python::interpreter("prometheus_client") else {
+        return;
+    };
+    let (_fake, router) = failover_router().await;
+    let answer = router.chat(user_message("shared", true)).await;
+    assert_eq!(
+        answer.headers()["x-modelrelay-provider"],
+        "openai-compatible:b"
+    );
+    assert_eq!(streamed_text(&sse_events(answer).await), "hello from n");
+    let (status, _) = call(
+        &router,
+        reqwest::Method::POST,
+        "/api/models/ping",
+        Some(json!({"modelId": "openai-compatible:b/n"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    let output = python::run_script(python, "metrics_check.py", vec![router.url("/metrics")]).await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let metrics: Value = serde_json::from_str(&stdout).unwrap();
+    assert!(metrics["contentType"]
+        .as_str()
+        .unwrap()
+        .starts_with("application/openmetrics-text"));
+    let served = [("provider", "openai-compatible:b"), ("model", "n")];
+    let request = [
+        served[0],
+        served[1],
+        ("group", "shared"),
+        ("status", "200"),
+        ("outcome", "completed"),
+    ];
+    assert_eq!(
+        sample(
+            &metrics,
+            "modelrelay_requests",
+            "modelrelay_requests_total",
+            &request
+        ),
+        Some(1.0),
+        "{stdout}"
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            "modelrelay_failovers",
+            "modelrelay_failovers_total",
+            &[]
+        ),
+        Some(1.0)
+    );
+    let failed = [
+        ("provider", "openai-compatible:a"),
+        ("model", "m"),
+        ("status", "503"),
+    ];
+    assert_eq!(
+        sample(
+            &metrics,
+            "modelrelay_attempts",
+            "modelrelay_attempts_total",
+            &failed
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            "modelrelay_ttft_seconds",
+            "modelrelay_ttft_seconds_count",
+            &served
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            "modelrelay_request_duration_seconds",
+            "modelrelay_request_duration_seconds_count",
+            &served
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        metrics["families"]["modelrelay_ttft_seconds"]["type"],
+        "histogram"
+    );
+    let provider_b = [("provider", "openai-compatible:b")];
+    assert_eq!(
+        sample(
+            &metrics,
+            "modelrelay_probes",
+            "modelrelay_probes_total",
+            &provider_b
+        ),
+        Some(1.0)
+    );
+    assert!(
+        sample(
+            &metrics,
+            "modelrelay_probe_budget_per_day",
+            "modelrelay_probe_budget_per_day",
+            &provider_b
+        )
+        .unwrap()
+            > 0.0
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            "modelrelay_rows_cooling",
+            "modelrelay_rows_cooling",
+            &provider_b
+        ),
+        Some(0.0)
+    );
+}
+
+#[tokio::test]
+async fn metrics_follow_the_admin_rules_loopback_host_or_token() {
+    let (_fake, router) = failover_router().await;
+    // DNS rebinding: a page on another name that resolves to 127.0.0.1 gets nothing.
+    let rebound = router
+        .client
+        .get(router.url("/metrics"))
+        .header("host", format!("evil.example:{}", router.addr().port()))
+        .send()
+        .await
+        .unwrap();
+    assert!(rebound.status().is_client_error(), "{}", rebound.status());
+    assert!(!rebound
+        .text()
+        .await
+        .unwrap()
+        .contains("modelrelay_requests"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.json");
+    std::fs::write(&path, r#"{"adminToken": "tok-0123456789", "autoPingEnabled": false, "providers": {"opencode": {"enabled": false}, "kilocode": {"enabled": false}}}"#).unwrap();
+    let mut options = EngineOptions::new(path);
+    options.bind = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+    options.port = 0;
+    options.env = EnvSource::empty();
+    options.secret_store = Some(std::sync::Arc::new(MemoryStore::new()));
+    let engine = engine::start(options).await.unwrap();
+    let url = format!("http://127.0.0.1:{}/metrics", engine.local_addr().port());
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    assert_eq!(client.get(&url).send().await.unwrap().status(), 401);
+    let scraped = client
+        .get(&url)
+        .bearer_auth("tok-0123456789")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scraped.status(), 200);
+    let text = scraped.text().await.unwrap();
+    assert!(
+        text.contains("# TYPE modelrelay_failovers counter") && text.ends_with("# EOF\n"),
+        "{text}"
+    );
+}
