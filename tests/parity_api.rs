@@ -1,6 +1,6 @@
 //! The routes that bring the original's tools over HTTP: routing tags (`/api/models/tags`,
-//! `tag:` selectors), key pools (`/api/account-status`) and `GET /metrics`, read by a real
-//! Prometheus parser. No response may ever carry a key.
+//! `tag:` selectors), key pools (`/api/account-status`), `GET /metrics` read by a real
+//! Prometheus parser, and rankings that say what they measured. No response carries a key.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -8,6 +8,8 @@ mod support;
 use std::net::{IpAddr, Ipv4Addr};
 
 use modelrelay::engine::config::EnvSource;
+use modelrelay::engine::health::scoring::REFERENCE_OUTPUT_TOKENS;
+use modelrelay::engine::health::stats::MIN_TIMED_TOKENS;
 use modelrelay::engine::routing::tags::{MAX_TAGS, MAX_TAG_LENGTH};
 use modelrelay::engine::secrets::MemoryStore;
 use modelrelay::engine::{self, EngineOptions};
@@ -232,12 +234,7 @@ async fn failover_router() -> (FakeUpstream, TestRouter) {
     (fake, router)
 }
 
-fn sample(
-    metrics: &Value,
-    family: &str,
-    name: &str,
-    labels: &[(&str, &str)],
-) -> Option<f64> {
+fn sample(metrics: &Value, family: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     metrics["families"][family]["samples"]
         .as_array()?
         .iter()
@@ -414,4 +411,32 @@ async fn metrics_follow_the_admin_rules_loopback_host_or_token() {
         text.contains("# TYPE modelrelay_failovers counter") && text.ends_with("# EOF\n"),
         "{text}"
     );
+}
+
+#[tokio::test]
+async fn a_streamed_answer_long_enough_is_timed_and_the_estimate_says_what_it_assumed() {
+    let fake = FakeUpstream::start().await;
+    fake.on("m", Script::text("ok"));
+    let words = (1..=24).map(|i| format!("w{i} ")).collect::<String>();
+    // 23 gaps of 2 ms: the answer takes at least 46 ms after its first token.
+    fake.on("n", Script::text(&words).chunk_gap(ms(2)));
+    let router = start_router(endpoints_config(&[("a", &fake, "m"), ("b", &fake, "n")])).await;
+    for model in ["m", "n"] {
+        let answer = router.chat(user_message(model, true)).await;
+        assert_eq!(answer.status(), 200);
+        sse_events(answer).await;
+    }
+    let models = router.get_json("/api/models").await;
+    assert_eq!(
+        models["estimate"]["outputTokens"].as_f64(),
+        Some(REFERENCE_OUTPUT_TOKENS)
+    );
+    let short = row(&models, "openai-compatible:a/m");
+    assert_eq!(short["expectedBasis"], "assumed-throughput", "{short}");
+    assert!(short["tokensPerSecond"].is_null());
+    assert!(short["lastTotalMs"].is_number());
+    let long = row(&models, "openai-compatible:b/n");
+    assert_eq!(long["expectedBasis"], "measured", "{long}");
+    assert!(long["tokensPerSecond"].as_f64().unwrap() > 0.0);
+    assert!(long["lastTokens"].as_u64().unwrap() >= MIN_TIMED_TOKENS);
 }
