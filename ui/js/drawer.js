@@ -16,6 +16,7 @@ import { api } from './api.js';
 import { state } from './state.js';
 import { withBusy } from './feedback.js';
 import { loadModels, rateLimitInfo, rk, sparkline, toggleBan, togglePin } from './rankings.js';
+import { renderDrawerTags } from './tags.js';
 
 const drawer = { id: null, returnFocus: null, lastRow: null };
 
@@ -64,6 +65,7 @@ export function renderDrawer() {
   setText(ban, r.banned ? 'Unban' : 'Ban');
   ban.setAttribute('aria-pressed', String(Boolean(r.banned)));
 
+  renderDrawerTags(r);
   const rl = rateLimitInfo(r, state.modelsReceivedAt);
   const body = byId('drawer-body');
   const scroll = body.scrollTop;
