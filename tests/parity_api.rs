@@ -440,3 +440,139 @@ async fn a_streamed_answer_long_enough_is_timed_and_the_estimate_says_what_it_as
     assert!(long["tokensPerSecond"].as_f64().unwrap() > 0.0);
     assert!(long["lastTokens"].as_u64().unwrap() >= MIN_TIMED_TOKENS);
 }
+
+/// A home with OpenCode configured for something else and OpenClaw's file broken by hand.
+fn agent_home() -> tempfile::TempDir {
+    let home = tempfile::tempdir().unwrap();
+    let opencode = home.path().join(".config/opencode");
+    std::fs::create_dir_all(&opencode).unwrap();
+    std::fs::write(opencode.join("opencode.json"), r#"{"theme": "dark"}"#).unwrap();
+    let openclaw = home.path().join(".openclaw");
+    std::fs::create_dir_all(&openclaw).unwrap();
+    std::fs::write(openclaw.join("openclaw.json"), "{ broken: json5, }").unwrap();
+    home
+}
+
+#[tokio::test]
+async fn setup_checks_keys_configures_agents_and_remembers_it_was_done() {
+    let fake = FakeUpstream::start().await;
+    fake.require_bearer("sk-setup-NEVER-SHOWN-good-0001")
+        .list_models(&["m"]);
+    let home = agent_home();
+    let mut setup = RouterSetup::new(endpoints_config(&[("a", &fake, "m")]));
+    setup.env = EnvSource::from_pairs([("HOME", home.path().to_str().unwrap())]);
+    let router = start_router_with(setup).await;
+    let get = |router: &TestRouter| {
+        let url = router.url("/api/setup");
+        let client = router.client.clone();
+        async move {
+            let text = client.get(url).send().await.unwrap().text().await.unwrap();
+            serde_json::from_str::<Value>(&text).unwrap()
+        }
+    };
+
+    let first = get(&router).await;
+    assert_eq!(first["show"], true, "{first}");
+    let agents: Vec<(&str, bool, bool)> = first["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["id"].as_str().unwrap(),
+                a["installed"].as_bool().unwrap(),
+                a["configured"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        agents,
+        [
+            ("opencode", true, false),
+            ("openclaw", true, false),
+            ("claude-code", false, false)
+        ]
+    );
+
+    let post =
+        |path: &'static str, body: Value| call(&router, reqwest::Method::POST, path, Some(body));
+    let (status, refused) = post(
+        "/api/setup/keys",
+        json!({"provider": "openai-compatible:a", "apiKey": "sk-setup-NEVER-SHOWN-bad-9999"}),
+    )
+    .await;
+    assert_eq!(status, 400, "{refused}");
+    assert!(refused["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("refused this key"));
+    assert_eq!(
+        get(&router).await["show"],
+        true,
+        "a refused key is not stored"
+    );
+    let (status, stored) = post(
+        "/api/setup/keys",
+        json!({"provider": "openai-compatible:a", "apiKey": "sk-setup-NEVER-SHOWN-good-0001"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{stored}");
+    assert_eq!(
+        (stored["check"].as_str(), stored["apiKey"]["hint"].as_str()),
+        (Some("valid"), Some("…0001"))
+    );
+    assert_eq!(
+        get(&router).await["show"],
+        false,
+        "a provider has a key now"
+    );
+    let (status, _) = post(
+        "/api/setup/keys",
+        json!({"provider": "nope", "apiKey": "x"}),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, _) = post(
+        "/api/setup/keys",
+        json!({"provider": "openai-compatible:a"}),
+    )
+    .await;
+    assert_eq!(status, 400);
+
+    let (status, done) = post("/api/setup/agents/opencode", json!({})).await;
+    assert_eq!(status, 200, "{done}");
+    let written: Value =
+        serde_json::from_slice(&std::fs::read(done["path"].as_str().unwrap()).unwrap()).unwrap();
+    assert_eq!(written["theme"], "dark");
+    assert_eq!(
+        written["provider"]["router"]["options"]["baseURL"],
+        router.url("/v1")
+    );
+    assert_eq!(
+        std::fs::read_to_string(done["backup"].as_str().unwrap()).unwrap(),
+        r#"{"theme": "dark"}"#
+    );
+    let (status, broken) = post("/api/setup/agents/openclaw", json!({})).await;
+    assert_eq!(status, 409, "{broken}");
+    assert!(broken["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("not valid JSON"));
+    assert_eq!(
+        std::fs::read_to_string(home.path().join(".openclaw/openclaw.json")).unwrap(),
+        "{ broken: json5, }"
+    );
+    assert_eq!(post("/api/setup/agents/vim", json!({})).await.0, 404);
+    let after = get(&router).await;
+    assert_eq!(after["agents"][0]["configured"], true, "{after}");
+
+    assert_eq!(
+        post("/api/setup/done", json!({"completed": true})).await.0,
+        200
+    );
+    let file: Value =
+        serde_json::from_slice(&std::fs::read(router.config_path()).unwrap()).unwrap();
+    assert_eq!(file["setupCompleted"], true);
+    assert_eq!(get(&router).await["completed"], true);
+    assert_eq!(post("/api/setup/done", json!({})).await.0, 400);
+}

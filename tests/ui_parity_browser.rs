@@ -3,7 +3,9 @@
 //! streamed chat shows tokens as they arrive and names the row that served it, Stop cancels
 //! the upstream request, the transcript survives a reload, tags edited in the drawer make
 //! `tag:<name>` route to the row, and the Accounts view lists a two-key pool with masked hints
-//! and shows the key that drew a 429 without a reload.
+//! and shows the key that drew a 429 without a reload; on a first run the page opens on the
+//! setup flow, which checks and stores a key, merges an agent's config with a backup, refuses
+//! a broken one, and sets start-on-login.
 //!
 //! The browser side is `tests/browser/parity.mjs`, run like `tests/ui_browser.rs` runs
 //! `ui.mjs` (`playwright-core` driving Debian's `/usr/bin/chromium`, set up by `.ci/run`).
@@ -14,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use modelrelay::engine::config::EnvSource;
 use serde_json::{json, Value};
 use support::*;
 
@@ -60,12 +63,13 @@ fn browser_available() -> bool {
     }
 }
 
-fn run_browser(base_url: &str, screenshots: &Path) -> std::io::Result<Output> {
+fn run_browser(base_url: &str, screenshots: &Path, scenario: &str) -> std::io::Result<Output> {
     let mut command = Command::new("node");
     command
         .arg(repo().join("tests/browser/parity.mjs"))
         .arg(base_url)
         .arg(screenshots)
+        .arg(scenario)
         .current_dir(repo());
     for variable in PROXY_VARIABLES {
         command.env_remove(variable);
@@ -74,6 +78,144 @@ fn run_browser(base_url: &str, screenshots: &Path) -> std::io::Result<Output> {
         .env("NO_PROXY", "127.0.0.1,localhost")
         .env("no_proxy", "127.0.0.1,localhost");
     command.output()
+}
+
+/// Runs `parity.mjs` with `scenario` against `router`; its summary, checked for success and
+/// for a page without console errors.
+async fn browse(router: &TestRouter, scenario: &'static str) -> Value {
+    let base_url = router.url("");
+    let shots = repo().join("target");
+    let output = tokio::time::timeout(
+        Duration::from_secs(170),
+        tokio::task::spawn_blocking(move || run_browser(&base_url, &shots, scenario)),
+    )
+    .await
+    .expect("the browser script finishes within 170 s")
+    .unwrap()
+    .expect("`node` starts");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let summary: Value = serde_json::from_str(&stdout).unwrap_or_else(|error| {
+        panic!("the browser script printed no JSON summary ({error}):\n{stdout}\n{stderr}")
+    });
+    assert!(
+        output.status.success() && summary["ok"] == true,
+        "the browser script failed: {}\n{summary:#}\n{stderr}",
+        summary["error"]
+    );
+    assert_eq!(summary["consoleErrors"], json!([]), "{summary:#}");
+    summary
+}
+
+fn step(summary: &Value, name: &str) -> Value {
+    summary["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("no step {name}: {summary:#}"))
+        .clone()
+}
+
+#[tokio::test]
+async fn the_first_run_opens_the_setup_flow_and_walks_it_without_a_terminal() {
+    if !browser_available() {
+        return;
+    }
+    let fake = FakeUpstream::start().await;
+    fake.require_bearer("sk-setup-good-key-0001")
+        .list_models(&["keyed-coder"]);
+    let home = tempfile::tempdir().unwrap();
+    let opencode = home.path().join(".config/opencode/opencode.json");
+    std::fs::create_dir_all(opencode.parent().unwrap()).unwrap();
+    std::fs::write(&opencode, r#"{"theme": "dark"}"#).unwrap();
+    let openclaw = home.path().join(".openclaw/openclaw.json");
+    std::fs::create_dir_all(openclaw.parent().unwrap()).unwrap();
+    std::fs::write(&openclaw, "{ broken: json5, }").unwrap();
+    let mut setup = RouterSetup::new(endpoints_config(&[("keyed", &fake, "keyed-coder")]));
+    setup.env = EnvSource::from_pairs([("HOME", home.path().to_str().unwrap())]);
+    let router = start_router_with(setup).await;
+
+    let summary = browse(&router, "setup").await;
+    assert_eq!(
+        step(&summary, "setup-opens")["selected"],
+        "true",
+        "{summary:#}"
+    );
+    let keys = step(&summary, "setup-keys");
+    assert!(
+        keys["refused"]
+            .as_str()
+            .unwrap()
+            .contains("refused this key"),
+        "{keys:#}"
+    );
+    assert!(
+        keys["stored"].as_str().unwrap().contains("key works"),
+        "{keys:#}"
+    );
+    assert!(
+        keys["stored"].as_str().unwrap().contains("…0001"),
+        "{keys:#}"
+    );
+    assert_eq!(keys["field"], "", "the key is cleared from the page");
+    assert_eq!(keys["refusalErrors"], 1, "{keys:#}");
+    let agents = step(&summary, "setup-agents");
+    assert!(
+        agents["opencode"].as_str().unwrap().contains("backup"),
+        "{agents:#}"
+    );
+    assert!(
+        agents["openclaw"]
+            .as_str()
+            .unwrap()
+            .contains("not valid JSON"),
+        "{agents:#}"
+    );
+    assert!(
+        agents["claude"].as_str().unwrap().contains("not found"),
+        "{agents:#}"
+    );
+    let finish = step(&summary, "setup-finish");
+    assert_eq!(
+        (finish["reopen"].as_bool(), finish["reopened"].as_bool()),
+        (Some(true), Some(true))
+    );
+
+    // What the flow did, on disk and in the engine.
+    let merged: Value = serde_json::from_slice(&std::fs::read(&opencode).unwrap()).unwrap();
+    assert_eq!(merged["theme"], "dark");
+    assert_eq!(
+        merged["provider"]["router"]["options"]["baseURL"],
+        router.url("/v1")
+    );
+    assert_eq!(
+        std::fs::read_to_string(&openclaw).unwrap(),
+        "{ broken: json5, }"
+    );
+    let config: Value =
+        serde_json::from_slice(&std::fs::read(router.config_path()).unwrap()).unwrap();
+    assert_eq!(config["setupCompleted"], true, "{config:#}");
+    assert_eq!(config["autostart"]["enabled"], true, "{config:#}");
+    let status = router.get_json("/api/account-status").await;
+    assert_eq!(
+        status["providers"][0]["accounts"][0]["hint"], "…0001",
+        "{status:#}"
+    );
+    let checks: Vec<String> = fake
+        .received()
+        .iter()
+        .filter(|r| r.path.ends_with("/models"))
+        .filter_map(|r| {
+            r.headers
+                .get("authorization")
+                .map(|v| v.to_str().unwrap().to_string())
+        })
+        .collect();
+    assert!(
+        checks.contains(&"Bearer sk-setup-good-key-0001".to_string()),
+        "{checks:?}"
+    );
 }
 
 #[tokio::test]
@@ -104,36 +246,8 @@ async fn the_page_streams_chats_stops_them_edits_tags_and_shows_accounts() {
     let router = start_router(config).await;
 
     let screenshots = repo().join("target");
-    let base_url = router.url("");
-    let shots = screenshots.clone();
-    let output = tokio::time::timeout(
-        Duration::from_secs(170),
-        tokio::task::spawn_blocking(move || run_browser(&base_url, &shots)),
-    )
-    .await
-    .expect("the browser script finishes within 170 s")
-    .unwrap()
-    .expect("`node` starts");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let summary: Value = serde_json::from_str(&stdout).unwrap_or_else(|error| {
-        panic!("the browser script printed no JSON summary ({error}):\n{stdout}\n{stderr}")
-    });
-    assert!(
-        output.status.success() && summary["ok"] == true,
-        "the browser script failed: {}\n{summary:#}\n{stderr}",
-        summary["error"]
-    );
-    assert_eq!(summary["consoleErrors"], json!([]), "{summary:#}");
-    let step = |name: &str| {
-        summary["steps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["name"] == name)
-            .unwrap_or_else(|| panic!("no step {name}: {summary:#}"))
-            .clone()
-    };
+    let summary = browse(&router, "chat").await;
+    let step = |name: &str| step(&summary, name);
 
     // Streamed: a partial answer was on screen before the whole one, which names its row.
     let chat = step("chat-stream");

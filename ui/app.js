@@ -21,6 +21,7 @@ import { refreshAll, runEvents } from './js/live.js';
 import { initChat, renderChatModels } from './js/chat.js';
 import { watchAccounts } from './js/accounts.js';
 import { initDrawerTags } from './js/tags.js';
+import { initOnboarding } from './js/onboarding.js';
 
 function boot() {
   initTheme();
@@ -39,7 +40,10 @@ function boot() {
   initTransfer();
   initSetup();
   renderHeader();
-  refreshAll().finally(() => runEvents());
+  refreshAll().finally(() => {
+    initOnboarding();
+    runEvents();
+  });
 }
 
 if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', boot);

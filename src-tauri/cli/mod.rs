@@ -1,6 +1,5 @@
 //! The command line: argument definitions and dispatch. Printing happens only in `output`.
 
-pub mod agents;
 pub mod onboard;
 pub mod output;
 pub mod remote;

@@ -2,6 +2,7 @@
 
 pub mod access;
 pub mod admin;
+pub mod agents;
 pub mod catalog;
 pub mod config;
 pub mod credentials;

@@ -210,6 +210,11 @@ pub async fn start(options: EngineOptions) -> Result<RunningEngine, StartError> 
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
         bind: addr,
+        home: options
+            .env
+            .get("HOME")
+            .map(std::path::PathBuf::from)
+            .or_else(dirs::home_dir),
         access: AccessPolicy {
             router_key,
             ..AccessPolicy::for_bind(addr, admin_token.clone())

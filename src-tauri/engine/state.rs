@@ -40,6 +40,8 @@ pub struct AppState {
     pub started_unix: u64,
     /// The address the router listens on.
     pub bind: SocketAddr,
+    /// The user's home (`HOME` of the engine's environment), where agents keep their configs.
+    pub home: Option<std::path::PathBuf>,
     /// Who may use the page and `/api`.
     pub access: AccessPolicy,
     pub builtin: Arc<BuiltinCatalog>,

@@ -6,7 +6,11 @@
 //   `tagged` serves `tagged-coder`, the row whose tags are edited in the drawer;
 //   `pool` serves `pool-coder` with two keys; its first answer is a 429.
 //
-//   node tests/browser/parity.mjs <router-base-url> <screenshot-dir>
+//   node tests/browser/parity.mjs <router-base-url> <screenshot-dir> [setup]
+//
+// With `setup`, it walks the first-run setup flow instead, against an engine with no key yet, one
+// endpoint `keyed` whose fake accepts only `sk-setup-good-key-0001`, and a HOME holding an OpenCode
+// config and a hand-broken OpenClaw one.
 //
 // Prints a JSON summary on stdout; exits 1 with `{"error": ...}` in it when a step fails.
 import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
@@ -14,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
-const [base, shotDir] = process.argv.slice(2);
+const [base, shotDir, scenario = 'chat'] = process.argv.slice(2);
 if (!base || !shotDir) {
   console.error('usage: node parity.mjs <router-base-url> <screenshot-dir>');
   process.exit(2);
@@ -95,6 +99,76 @@ async function main() {
   };
 
   try {
+    if (scenario === 'setup') {
+      await setupSteps(page, step, shoot);
+    } else {
+      await chatSteps(page, step, shoot, pick);
+    }
+    summary.ok = true;
+  } catch (err) {
+    summary.ok = false;
+    summary.error = String(err && err.stack || err);
+    try { await shoot(`failure-${scenario}`); } catch (_) { /* best effort */ }
+  } finally {
+    await context.close().catch(() => {});
+    rmSync(profile, { recursive: true, force: true });
+  }
+}
+
+async function setupSteps(page, step, shoot) {
+  const KEYED = 'openai-compatible:keyed';
+  await step('setup-opens', async () => {
+    const response = await page.goto(`${base}/`, { waitUntil: 'load' });
+    check(response && response.status() === 200, 'GET / did not answer 200', response && response.status());
+    await page.waitForSelector('#setup-flow:not([hidden])');
+    const selected = await page.getAttribute('#tab-setup', 'aria-selected');
+    return { selected };
+  });
+  await step('setup-keys', async () => {
+    await page.waitForSelector(`#setup-provider option[value="${KEYED}"]`, { state: 'attached' });
+    await page.selectOption('#setup-provider', KEYED);
+    await page.fill('#setup-key', 'sk-setup-wrong-key-0099');
+    await page.click('#setup-key-save');
+    const refused = (await (await page.waitForSelector('#setup-key-results .is-error')).textContent()).trim();
+    // Chromium logs the refusal's 400 as a console error: expected here, and only here.
+    const expected = summary.consoleErrors.filter((e) => String(e.location?.url || '').endsWith('/api/setup/keys'));
+    summary.consoleErrors = summary.consoleErrors.filter((e) => !expected.includes(e));
+    await page.fill('#setup-key', 'sk-setup-good-key-0001');
+    await page.click('#setup-key-save');
+    const stored = (await (await page.waitForSelector('#setup-key-results .is-ok')).textContent()).trim();
+    const field = await page.inputValue('#setup-key');
+    return { refused, refusalErrors: expected.length, stored, field };
+  });
+  await step('setup-agents', async () => {
+    await page.click('#setup-step-keys button[data-setup-next]');
+    await page.waitForSelector('#setup-step-agents:not([hidden])');
+    await page.click('button[data-configure-agent="opencode"]');
+    const opencode = (await (await page.waitForSelector('.setup-agent[data-agent="opencode"] .setup-agent-result.is-ok')).textContent()).trim();
+    await page.click('button[data-configure-agent="openclaw"]');
+    const openclaw = (await (await page.waitForSelector('.setup-agent[data-agent="openclaw"] .setup-agent-result.is-error')).textContent()).trim();
+    const claude = (await page.textContent('.setup-agent[data-agent="claude-code"]')).trim();
+    // The 409 refusing the broken file is logged by Chromium: expected here, and only here.
+    const expected = summary.consoleErrors.filter((e) => String(e.location?.url || '').endsWith('/api/setup/agents/openclaw'));
+    summary.consoleErrors = summary.consoleErrors.filter((e) => !expected.includes(e));
+    await shoot('setup');
+    return { opencode, openclaw, refusalErrors: expected.length, claude };
+  });
+  await step('setup-finish', async () => {
+    await page.click('#setup-step-agents button[data-setup-next]');
+    await page.waitForSelector('#setup-step-login:not([hidden])');
+    await page.check('#setup-autostart');
+    await page.click('#setup-finish');
+    await page.waitForSelector('#setup-flow', { state: 'hidden' });
+    const reopen = await page.isVisible('#setup-reopen');
+    await page.click('#setup-reopen');
+    await page.waitForSelector('#setup-flow:not([hidden])');
+    const reopened = await page.isVisible('#setup-step-keys');
+    return { reopen, reopened };
+  });
+}
+
+async function chatSteps(page, step, shoot, pick) {
+  {
     await step('chat-stream', async () => {
       const response = await page.goto(`${base}/#chat`, { waitUntil: 'load' });
       check(response && response.status() === 200, 'GET / did not answer 200', response && response.status());
@@ -190,15 +264,6 @@ async function main() {
       await shoot('accounts');
       return { hints, leaked: bodyText.includes('NEVER-SHOWN'), served, state };
     });
-
-    summary.ok = true;
-  } catch (err) {
-    summary.ok = false;
-    summary.error = String(err && err.stack || err);
-    try { await shoot('failure'); } catch (_) { /* best effort */ }
-  } finally {
-    await context.close().catch(() => {});
-    rmSync(profile, { recursive: true, force: true });
   }
 }
 

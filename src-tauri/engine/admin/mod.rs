@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod actions;
 pub mod body;
 pub mod events;
+pub mod setup;
 pub mod tags;
 pub mod views;
 
@@ -59,6 +60,10 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/config/import", post(actions::import))
         .route("/logs", get(logs))
         .route("/account-status", get(accounts::get_account_status))
+        .route("/setup", get(setup::get_setup))
+        .route("/setup/keys", post(setup::add_key))
+        .route("/setup/agents/{id}", post(setup::configure_agent))
+        .route("/setup/done", post(setup::set_done))
         .route("/events", get(events::events))
 }
 

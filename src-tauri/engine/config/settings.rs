@@ -45,6 +45,8 @@ pub struct Settings {
     pub autostart: Autostart,
     /// Finishing a stream that broke after bytes reached the client on another row.
     pub continue_streams: ContinueStreams,
+    /// The page's first-run setup flow was finished or skipped (`/api/setup/done`).
+    pub setup_completed: bool,
 }
 
 /// `continueStreams` in the config file.
