@@ -76,6 +76,18 @@ async fn user_tags_are_normalised_kept_by_group_and_route_tag_selectors() {
     assert!(view["tags"].as_array().unwrap().contains(&json!("my-fav")));
     assert_eq!(row(&models, "openai-compatible:b/n")["userTags"], json!([]));
 
+    let listed = router.get_json("/v1/models").await;
+    let entry = listed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == group.as_str())
+        .unwrap();
+    assert!(
+        entry["tags"].as_array().unwrap().contains(&json!("my-fav")),
+        "{entry}"
+    );
+
     let routed = router.chat(user_message("tag:My-Fav", false)).await;
     assert_eq!(routed.status(), 200);
     assert_eq!(
@@ -253,6 +265,9 @@ async fn metrics_parse_with_prometheus_client_and_count_requests_failovers_and_p
         answer.headers()["x-modelrelay-provider"],
         "openai-compatible:b"
     );
+    // The winning attempt's TTFT, in whole milliseconds.
+    let ttft = answer.headers()["x-modelrelay-ttft-ms"].to_str().unwrap();
+    assert!(ttft.parse::<u64>().is_ok(), "{ttft}");
     assert_eq!(streamed_text(&sse_events(answer).await), "hello from n");
     let (status, _) = call(
         &router,
@@ -459,7 +474,8 @@ async fn setup_checks_keys_configures_agents_and_remembers_it_was_done() {
     fake.require_bearer("sk-setup-NEVER-SHOWN-good-0001")
         .list_models(&["m"]);
     let home = agent_home();
-    let mut setup = RouterSetup::new(endpoints_config(&[("a", &fake, "m")]));
+    // A built-in provider pointed at the fake: a first run has no key and no endpoint yet.
+    let mut setup = RouterSetup::new(json!({"providers": {"groq": {"baseUrl": fake.base_url()}}}));
     setup.env = EnvSource::from_pairs([("HOME", home.path().to_str().unwrap())]);
     let router = start_router_with(setup).await;
     let get = |router: &TestRouter| {
@@ -498,7 +514,7 @@ async fn setup_checks_keys_configures_agents_and_remembers_it_was_done() {
         |path: &'static str, body: Value| call(&router, reqwest::Method::POST, path, Some(body));
     let (status, refused) = post(
         "/api/setup/keys",
-        json!({"provider": "openai-compatible:a", "apiKey": "sk-setup-NEVER-SHOWN-bad-9999"}),
+        json!({"provider": "groq", "apiKey": "sk-setup-NEVER-SHOWN-bad-9999"}),
     )
     .await;
     assert_eq!(status, 400, "{refused}");
@@ -513,7 +529,7 @@ async fn setup_checks_keys_configures_agents_and_remembers_it_was_done() {
     );
     let (status, stored) = post(
         "/api/setup/keys",
-        json!({"provider": "openai-compatible:a", "apiKey": "sk-setup-NEVER-SHOWN-good-0001"}),
+        json!({"provider": "groq", "apiKey": "sk-setup-NEVER-SHOWN-good-0001"}),
     )
     .await;
     assert_eq!(status, 200, "{stored}");

@@ -132,7 +132,8 @@ async fn the_first_run_opens_the_setup_flow_and_walks_it_without_a_terminal() {
     let openclaw = home.path().join(".openclaw/openclaw.json");
     std::fs::create_dir_all(openclaw.parent().unwrap()).unwrap();
     std::fs::write(&openclaw, "{ broken: json5, }").unwrap();
-    let mut setup = RouterSetup::new(endpoints_config(&[("keyed", &fake, "keyed-coder")]));
+    // A built-in provider pointed at the fake: a first run has no key and no endpoint yet.
+    let mut setup = RouterSetup::new(json!({"providers": {"groq": {"baseUrl": fake.base_url()}}}));
     setup.env = EnvSource::from_pairs([("HOME", home.path().to_str().unwrap())]);
     let router = start_router_with(setup).await;
 

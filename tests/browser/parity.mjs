@@ -8,9 +8,9 @@
 //
 //   node tests/browser/parity.mjs <router-base-url> <screenshot-dir> [setup]
 //
-// With `setup`, it walks the first-run setup flow instead, against an engine with no key yet, one
-// endpoint `keyed` whose fake accepts only `sk-setup-good-key-0001`, and a HOME holding an OpenCode
-// config and a hand-broken OpenClaw one.
+// With `setup`, it walks the first-run setup flow instead, against an engine with no key yet, the
+// built-in `groq` pointed at a fake that accepts only `sk-setup-good-key-0001`, and a HOME holding
+// an OpenCode config and a hand-broken OpenClaw one.
 //
 // Prints a JSON summary on stdout; exits 1 with `{"error": ...}` in it when a step fails.
 import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
@@ -116,7 +116,7 @@ async function main() {
 }
 
 async function setupSteps(page, step, shoot) {
-  const KEYED = 'openai-compatible:keyed';
+  const KEYED = 'groq';
   await step('setup-opens', async () => {
     const response = await page.goto(`${base}/`, { waitUntil: 'load' });
     check(response && response.status() === 200, 'GET / did not answer 200', response && response.status());

@@ -13,6 +13,7 @@ use serde_json::{json, Map, Value};
 
 use crate::engine::agents::{configure, Agent, AgentConfigError};
 use crate::engine::error::ApiError;
+use crate::engine::providers::endpoints::OPENAI_COMPATIBLE_PREFIX;
 use crate::engine::providers::keycheck::{check_key, KeyCheck};
 use crate::engine::state::AppState;
 
@@ -43,15 +44,14 @@ fn agent_view(agent: Agent, home: &std::path::Path, base_url: &str) -> Value {
     })
 }
 
-/// `GET /api/setup`: what the flow shows, and `show` when it should open by itself (first run:
-/// not finished or skipped before, and no provider has a key yet).
+/// `GET /api/setup`: what the flow shows, and `show` when it should open by itself (a first
+/// run: not finished or skipped before, no provider has a key and no endpoint was added).
 pub async fn get_setup(State(state): State<Arc<AppState>>) -> Json<Value> {
     let settings = state.config.settings();
     let catalog = state.catalog.current();
-    let any_key = catalog
-        .providers
-        .iter()
-        .any(|p| state.credentials.has_key(&settings, &p.key));
+    let configured = catalog.providers.iter().any(|p| {
+        p.key.starts_with(OPENAI_COMPATIBLE_PREFIX) || state.credentials.has_key(&settings, &p.key)
+    });
     let base = base_url(&state);
     let agents: Vec<Value> = state
         .home
@@ -64,7 +64,7 @@ pub async fn get_setup(State(state): State<Arc<AppState>>) -> Json<Value> {
         })
         .unwrap_or_default();
     Json(json!({
-        "show": !settings.setup_completed && !any_key,
+        "show": !settings.setup_completed && !configured,
         "completed": settings.setup_completed,
         "keyStore": state.credentials.store_kind(),
         "baseUrl": base,
