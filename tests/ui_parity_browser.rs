@@ -231,6 +231,18 @@ async fn the_page_streams_chats_stops_them_edits_tags_and_shows_accounts() {
     let endless: String = (1..=3000).map(|i| format!("w{i} ")).collect();
     fake.on("endless-coder", Script::text(&endless).chunk_gap(ms(100)));
     fake.on("tagged-coder", Script::text("from tagged"));
+    let chunk = |delta: Value, finish: Value| json!({"id": "c1", "object": "chat.completion.chunk", "model": "tool-coder", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
+    fake.on(
+        "tool-coder",
+        Script::Events {
+            events: vec![
+                chunk(json!({"role": "assistant", "content": null, "tool_calls": [{"index": 0, "id": "call_1", "type": "function", "function": {"name": "read_file", "arguments": ""}}]}), Value::Null),
+                chunk(json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"path\":\"a.rs\"}"}}]}), Value::Null),
+                chunk(json!({}), json!("tool_calls")),
+            ],
+            chunk_gap: ms(5),
+        },
+    );
     fake.on_sequence(
         "pool-coder",
         vec![Script::status(429, "slow down"), Script::text("from pool")],
@@ -239,6 +251,7 @@ async fn the_page_streams_chats_stops_them_edits_tags_and_shows_accounts() {
         ("stream", &fake, "stream-coder"),
         ("endless", &fake, "endless-coder"),
         ("tagged", &fake, "tagged-coder"),
+        ("tool", &fake, "tool-coder"),
         ("pool", &fake, "pool-coder"),
     ]);
     config["apiKeys"] = json!({
@@ -271,6 +284,14 @@ async fn the_page_streams_chats_stops_them_edits_tags_and_shows_accounts() {
     assert_eq!(chat["injected"], 0, "{chat:#}");
     assert!(last.contains("<img src=x onerror=alert(1)>"), "{chat:#}");
 
+    // A tool call in an answer is shown as JSON.
+    let tool = step("chat-tool");
+    assert_eq!(
+        tool["call"],
+        json!({"id": "call_1", "type": "function", "function": {"name": "read_file", "arguments": "{\"path\":\"a.rs\"}"}}),
+        "{tool:#}"
+    );
+
     // Stop: the router logged the request as cancelled and let go of the upstream stream.
     let stop = step("chat-stop");
     assert_eq!(stop["outcome"], "cancelled", "{stop:#}");
@@ -288,7 +309,14 @@ async fn the_page_streams_chats_stops_them_edits_tags_and_shows_accounts() {
     let reload = step("chat-reload");
     assert_eq!(
         reload["roles"],
-        json!(["user", "assistant", "user", "assistant"]),
+        json!([
+            "user",
+            "assistant",
+            "user",
+            "assistant",
+            "user",
+            "assistant"
+        ]),
         "{reload:#}"
     );
     assert_eq!(reload["model"], "openai-compatible:endless/endless-coder");

@@ -4,6 +4,7 @@
 //   `stream` serves `stream-coder`, a slow streamed answer (words 50 ms apart);
 //   `endless` serves `endless-coder`, a stream that would run for minutes (to be stopped);
 //   `tagged` serves `tagged-coder`, the row whose tags are edited in the drawer;
+//   `tool` serves `tool-coder`, a streamed tool call (`read_file` on `a.rs`);
 //   `pool` serves `pool-coder` with two keys; its first answer is a 429.
 //
 //   node tests/browser/parity.mjs <router-base-url> <screenshot-dir> [setup]
@@ -27,6 +28,7 @@ if (!base || !shotDir) {
 const STREAM = { provider: 'openai-compatible:stream', row: 'openai-compatible:stream/stream-coder' };
 const ENDLESS = { provider: 'openai-compatible:endless', row: 'openai-compatible:endless/endless-coder' };
 const TAGGED = { provider: 'openai-compatible:tagged', row: 'openai-compatible:tagged/tagged-coder' };
+const TOOL = { provider: 'openai-compatible:tool', row: 'openai-compatible:tool/tool-coder' };
 const POOL = { provider: 'openai-compatible:pool', row: 'openai-compatible:pool/pool-coder' };
 const WAIT_MS = 15000;
 const OVERALL_MS = 120000;
@@ -202,6 +204,15 @@ async function chatSteps(page, step, shoot, pick) {
       const sent = await page.$$eval('#chat-log .chat-user .chat-body', (els) => els.map((e) => e.textContent));
       await shoot('chat');
       return { partial, final, provider, upstream, ttft, markdown, injected, sent };
+    });
+
+    await step('chat-tool', async () => {
+      await pick(TOOL.row);
+      await page.fill('#chat-input', 'read a.rs');
+      await page.keyboard.press('Enter');
+      const call = (await (await page.waitForSelector(`${lastAnswer} .chat-tool`)).textContent()).trim();
+      await page.waitForFunction((sel) => !document.querySelector(`${sel} .chat-pending`), lastAnswer);
+      return { call: JSON.parse(call) };
     });
 
     await step('chat-stop', async () => {
