@@ -210,8 +210,10 @@ async function chatSteps(page, step, shoot, pick) {
       await pick(TOOL.row);
       await page.fill('#chat-input', 'read a.rs');
       await page.keyboard.press('Enter');
-      const call = (await (await page.waitForSelector(`${lastAnswer} .chat-tool`)).textContent()).trim();
+      // The call as it stands once the answer has finished streaming.
+      await page.waitForSelector(`${lastAnswer} .chat-tool`);
       await page.waitForFunction((sel) => !document.querySelector(`${sel} .chat-pending`), lastAnswer);
+      const call = (await page.textContent(`${lastAnswer} .chat-tool`)).trim();
       return { call: JSON.parse(call) };
     });
 

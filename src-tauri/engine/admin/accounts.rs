@@ -11,9 +11,7 @@ use tokio::time::Instant;
 use crate::engine::credentials::{max_turns, AccountState};
 use crate::engine::state::AppState;
 
-fn seconds(duration: std::time::Duration) -> f64 {
-    (duration.as_secs_f64() * 10.0).round() / 10.0
-}
+use super::views::seconds;
 
 pub fn account_status(state: &AppState) -> Value {
     let now = Instant::now();

@@ -35,7 +35,6 @@ fn group_of(state: &AppState, model: &str) -> Result<(String, Vec<Value>), ApiEr
         ApiError::NotFound(format!("no model `{model}`; GET /api/models lists them"))
     })?;
     let mut groups: Vec<&str> = rows.iter().map(|r| r.group.as_str()).collect();
-    groups.dedup();
     groups.sort_unstable();
     groups.dedup();
     let [group] = groups.as_slice() else {

@@ -20,7 +20,7 @@ use crate::engine::routing::{pinned_rows, plan_request, Needs};
 use crate::engine::routing::{Selector, Target};
 use crate::engine::state::AppState;
 
-fn seconds(duration: Duration) -> f64 {
+pub(super) fn seconds(duration: Duration) -> f64 {
     (duration.as_secs_f64() * 10.0).round() / 10.0
 }
 
