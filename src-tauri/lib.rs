@@ -21,9 +21,11 @@
 //!     `catalog` groups their rows.
 //!   - `health` measures rows (moving averages, circuit breakers, quota cooldowns) and holds
 //!     the ranking formula; `prober` keeps idle rows measured within each provider's budget.
-//!   - `admin` is the `/api` behind the page; `requestlog` keeps the last requests in memory.
 //!   - `shared` is team mode: routers naming one Redis share cooldowns, circuits, row numbers,
-//!     key turns and probe leases; requests read only local copies it keeps fresh.
+//!     key turns, probe leases and retired rows; requests read only local copies it keeps fresh.
+//!   - `admin` is the `/api` behind the page (with the first-run setup, which merges agent
+//!     configs through `agents`, shared with the CLI's `onboard`); `requestlog` keeps the last
+//!     requests in memory and feeds `metrics` (`GET /metrics`, Prometheus).
 //!   - `config` owns `~/.modelrelay.json`; `secrets` keeps API keys (keychain, private file);
 //!     `credentials` hands them out per request; `transfer` encodes config tokens.
 //! - `cli/` — the command line (argument parsing and the only place that prints).

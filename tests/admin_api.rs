@@ -562,13 +562,15 @@ async fn the_page_is_served_with_a_strict_content_policy() {
         .contains("<!doctype html>"));
 }
 
-/// The relative `from '…'` specifiers of one ES module, resolved against its own path in `ui/`.
+/// The relative `from '…'` and side-effect `import '…'` specifiers of one ES module, resolved
+/// against its own path in `ui/`.
 fn module_imports(path: &str, source: &str) -> Vec<String> {
     let dir: Vec<&str> = path.split('/').collect();
     let dir = &dir[..dir.len() - 1];
     source
         .split("from '")
         .skip(1)
+        .chain(source.split("import '").skip(1))
         .filter_map(|rest| rest.split('\'').next())
         .filter(|spec| spec.starts_with("./") || spec.starts_with("../"))
         .map(|spec| {

@@ -18,22 +18,32 @@ import { initTransfer } from './js/transfer.js';
 import { markLogsSeen } from './js/logs.js';
 import { initSetup } from './js/setup.js';
 import { refreshAll, runEvents } from './js/live.js';
+import { initChat, renderChatModels } from './js/chat.js';
+import { watchAccounts } from './js/accounts.js';
+import { initDrawerTags } from './js/tags.js';
+import { initOnboarding } from './js/onboarding.js';
 
 function boot() {
   initTheme();
   initTabs({
     onSelect: (name) => {
       if (name === 'logs') markLogsSeen();
+      watchAccounts(name === 'accounts');
     },
   });
-  initRankings({ openRow: openDrawer, rowsChanged: renderDrawer });
+  initRankings({ openRow: openDrawer, rowsChanged: () => { renderDrawer(); renderChatModels(); } });
   initDrawer();
+  initDrawerTags();
+  initChat();
   initProviders();
   initSettings();
   initTransfer();
   initSetup();
   renderHeader();
-  refreshAll().finally(() => runEvents());
+  refreshAll().finally(() => {
+    initOnboarding();
+    runEvents();
+  });
 }
 
 if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', boot);

@@ -1,6 +1,5 @@
 //! The command line: argument definitions and dispatch. Printing happens only in `output`.
 
-pub mod agents;
 pub mod onboard;
 pub mod output;
 pub mod remote;
@@ -32,7 +31,7 @@ pub struct Cli {
     #[arg(long, global = true, default_value_t = DEFAULT_PORT, env = "MODELRELAY_PORT")]
     pub port: u16,
     /// Address to bind; anything but loopback exposes the router to the network.
-    #[arg(long, default_value = "127.0.0.1")]
+    #[arg(long, default_value = "127.0.0.1", env = "MODELRELAY_BIND")]
     pub bind: IpAddr,
     /// Config file.
     #[arg(long, global = true, env = "MODELRELAY_CONFIG")]

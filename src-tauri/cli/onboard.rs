@@ -3,9 +3,9 @@
 //! Interactive with arrow-key prompts in a terminal; every step also has a flag.
 
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 
 use crate::engine::config::{ConfigFile, EnvOverrides, Settings};
 use crate::engine::providers::builtin::{
@@ -13,9 +13,10 @@ use crate::engine::providers::builtin::{
 };
 use crate::engine::secrets::{decode_keys, encode_keys, SecretStore};
 
-use super::agents::{configure, Agent};
 use super::output;
 use super::CliError;
+use crate::engine::agents::{configure, Agent};
+pub use crate::engine::providers::keycheck::{check_key, KeyCheck};
 
 /// What `onboard` was asked to do, from flags or prompts.
 #[derive(Debug, Clone, clap::Args)]
@@ -48,33 +49,6 @@ pub struct OnboardArgs {
     /// Never prompt: do only what the flags say.
     #[arg(long, short = 'y')]
     pub yes: bool,
-}
-
-/// The answer of one key check.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeyCheck {
-    Valid,
-    Refused(u16),
-    Unverified(String),
-}
-
-/// One cheap, unbilled call: the provider's model list with the key.
-pub async fn check_key(http: &reqwest::Client, base_url: &str, key: &SecretString) -> KeyCheck {
-    let url = format!("{}/models", base_url.trim_end_matches('/'));
-    match http
-        .get(url)
-        .bearer_auth(key.expose_secret())
-        .timeout(Duration::from_secs(10))
-        .send()
-        .await
-    {
-        Ok(response) if response.status().is_success() => KeyCheck::Valid,
-        Ok(response) if matches!(response.status().as_u16(), 401 | 403) => {
-            KeyCheck::Refused(response.status().as_u16())
-        }
-        Ok(response) => KeyCheck::Unverified(format!("HTTP {}", response.status().as_u16())),
-        Err(error) => KeyCheck::Unverified(crate::engine::providers::describe_http_error(&error)),
-    }
 }
 
 fn parse_key_flag(flag: &str) -> Result<(String, SecretString), CliError> {
@@ -337,6 +311,7 @@ impl Onboarding<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use secrecy::ExposeSecret;
 
     #[test]
     fn key_flags_are_provider_equals_key() {

@@ -32,13 +32,53 @@ struct PoolState {
     cursor: usize,
     uses: Vec<u32>,
     cooling_until: Vec<Option<Instant>>,
+    /// Requests each key was chosen for since the pool was loaded (never reset by a round).
+    served: Vec<u64>,
+    last_rate_limited: Vec<Option<Instant>>,
+}
+
+/// How one key of a pool stands, for `GET /api/account-status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountState {
+    Active,
+    /// Drew a 429; skipped until the instant.
+    RateLimited(Instant),
+    /// Served `maxTurns` requests in this round; used again when the round restarts.
+    Resting,
+}
+
+/// One key of a provider's pool as the UI may see it: a masked hint, never the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountView {
+    pub index: usize,
+    pub hint: String,
+    pub state: AccountState,
+    pub requests: u64,
+    pub last_rate_limited: Option<Instant>,
 }
 
 impl PoolState {
-    /// Pure choice of the next key index in a pool of `len` keys.
-    fn choose(&mut self, len: usize, max_turns: Option<u32>, now: Instant) -> usize {
+    fn fit(&mut self, len: usize) {
         self.uses.resize(len, 0);
         self.cooling_until.resize(len, None);
+        self.served.resize(len, 0);
+        self.last_rate_limited.resize(len, None);
+    }
+
+    /// Pure: the state of key `i` at `now`.
+    fn account_state(&self, i: usize, max_turns: Option<u32>, now: Instant) -> AccountState {
+        match self.cooling_until.get(i).copied().flatten() {
+            Some(until) if until > now => AccountState::RateLimited(until),
+            _ if max_turns.is_some_and(|max| self.uses.get(i).copied().unwrap_or(0) >= max) => {
+                AccountState::Resting
+            }
+            _ => AccountState::Active,
+        }
+    }
+
+    /// Pure choice of the next key index in a pool of `len` keys.
+    fn choose(&mut self, len: usize, max_turns: Option<u32>, now: Instant) -> usize {
+        self.fit(len);
         let cooling =
             |state: &Self, i: usize| state.cooling_until[i].is_some_and(|until| until > now);
         let within_turns = |state: &Self, i: usize| max_turns.is_none_or(|max| state.uses[i] < max);
@@ -67,6 +107,7 @@ impl PoolState {
                     .unwrap_or(0)
             });
         self.uses[pick] = self.uses[pick].saturating_add(1);
+        self.served[pick] = self.served[pick].saturating_add(1);
         self.cursor = (pick + 1) % len;
         pick
     }
@@ -304,15 +345,19 @@ impl Credentials {
         let pool = self.pool(settings, provider);
         match pool.len() {
             0 => None,
-            1 => Some(KeyChoice {
-                index: 0,
-                key: pool[0].clone(),
-            }),
+            1 => {
+                // No choice to make; only counted for the account view.
+                let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
+                let state = pools.entry(provider.to_string()).or_default();
+                state.fit(1);
+                state.served[0] = state.served[0].saturating_add(1);
+                Some(KeyChoice {
+                    index: 0,
+                    key: pool[0].clone(),
+                })
+            }
             len => {
-                let max_turns = settings
-                    .provider(provider)
-                    .and_then(|p| p.max_turns)
-                    .filter(|&n| n > 0);
+                let max_turns = max_turns(settings, provider);
                 let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
                 let index = pools
                     .entry(provider.to_string())
@@ -335,9 +380,10 @@ impl Credentials {
         let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
         let state = pools.entry(provider.to_string()).or_default();
         if state.cooling_until.len() <= index {
-            state.cooling_until.resize(index + 1, None);
+            state.fit(index + 1);
         }
         state.cooling_until[index] = Some(now + KEY_COOLDOWN);
+        state.last_rate_limited[index] = Some(now);
         drop(pools);
         self.tell_team(
             provider,
@@ -346,6 +392,30 @@ impl Credentials {
                 until: now + KEY_COOLDOWN,
             },
         );
+    }
+
+    /// Every key of `provider`'s pool (none when it has no key), with masked hints only.
+    pub fn accounts(&self, settings: &Settings, provider: &str, now: Instant) -> Vec<AccountView> {
+        let pool = self.pool(settings, provider);
+        let mut state = self
+            .pools
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(provider)
+            .cloned()
+            .unwrap_or_default();
+        state.fit(pool.len().max(state.served.len()));
+        let max_turns = max_turns(settings, provider).filter(|_| pool.len() > 1);
+        pool.iter()
+            .enumerate()
+            .map(|(index, key)| AccountView {
+                index,
+                hint: mask(key.expose_secret()),
+                state: state.account_state(index, max_turns, now),
+                requests: state.served[index],
+                last_rate_limited: state.last_rate_limited[index],
+            })
+            .collect()
     }
 
     /// Stores keys for `provider` (replacing any), in the secret store and this cache.
@@ -417,6 +487,14 @@ impl Credentials {
             hint: pool.first().map(|key| mask(key.expose_secret())),
         }
     }
+}
+
+/// `providers.<key>.maxTurns`, when set above zero.
+pub fn max_turns(settings: &Settings, provider: &str) -> Option<u32> {
+    settings
+        .provider(provider)
+        .and_then(|p| p.max_turns)
+        .filter(|&n| n > 0)
 }
 
 /// What the UI may know about a provider's key: never the key.
@@ -554,6 +632,35 @@ mod tests {
         credentials.delete_keys("groq").unwrap();
         assert!(!credentials.has_key(&Settings::default(), "groq"));
         assert!(store.get("groq").unwrap().is_none());
+    }
+
+    #[test]
+    fn accounts_show_hints_requests_and_states_never_keys() {
+        let settings = settings(json!({
+            "apiKeys": {"groq": ["gsk_first_key_0001", "gsk_second_key_0002"]},
+            "providers": {"groq": {"maxTurns": 1}},
+        }));
+        let credentials = credentials();
+        let now = Instant::now();
+        take(&credentials, &settings, 1, now);
+        credentials.report_rate_limited("groq", 1, now);
+        let accounts = credentials.accounts(&settings, "groq", now);
+        assert_eq!(accounts.len(), 2);
+        assert_eq!(
+            (
+                accounts[0].hint.as_str(),
+                accounts[0].requests,
+                accounts[0].state
+            ),
+            ("…0001", 1, AccountState::Resting)
+        );
+        assert_eq!(
+            accounts[1].state,
+            AccountState::RateLimited(now + KEY_COOLDOWN)
+        );
+        assert_eq!(accounts[1].last_rate_limited, Some(now));
+        assert!(!format!("{accounts:?}").contains("gsk_"));
+        assert!(credentials.accounts(&settings, "nvidia", now).is_empty());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 pub mod access;
 pub mod admin;
+pub mod agents;
 pub mod catalog;
 pub mod config;
 pub mod credentials;
@@ -9,6 +10,7 @@ pub mod error;
 pub mod forward;
 pub mod health;
 pub mod http;
+pub mod metrics;
 pub mod prober;
 pub mod providers;
 pub mod requestlog;

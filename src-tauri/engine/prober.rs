@@ -271,6 +271,7 @@ impl Prober {
 
 /// Probes one row now, records the result in the health book and returns it.
 pub async fn probe_row(state: &AppState, row: &ModelRow) -> AttemptResult {
+    state.metrics.probe(&row.provider.key);
     {
         let settings = state.config.settings();
         let started = Instant::now();

@@ -52,9 +52,13 @@ pub fn unix_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// Told about every entry as it is pushed (the metrics count requests here).
+pub type Observer = Box<dyn Fn(&LogEntry) + Send + Sync>;
+
 pub struct RequestLog {
     entries: Mutex<(u64, VecDeque<LogEntry>)>,
     feed: broadcast::Sender<LogEntry>,
+    observer: Option<Observer>,
 }
 
 impl Default for RequestLog {
@@ -63,11 +67,21 @@ impl Default for RequestLog {
         Self {
             entries: Mutex::new((0, VecDeque::new())),
             feed,
+            observer: None,
         }
     }
 }
 
 impl RequestLog {
+    /// A log that calls `observer` with each entry, synchronously, before live subscribers
+    /// hear of it (so nothing is lost to a lagging subscriber).
+    pub fn observed_by(observer: Observer) -> Self {
+        Self {
+            observer: Some(observer),
+            ..Self::default()
+        }
+    }
+
     /// Stores an entry (its `id` is assigned here) and tells live subscribers.
     pub fn push(&self, mut entry: LogEntry) {
         let mut guard = self.entries.lock().unwrap_or_else(|e| e.into_inner());
@@ -78,6 +92,9 @@ impl RequestLog {
         }
         guard.1.push_front(entry.clone());
         drop(guard);
+        if let Some(observer) = &self.observer {
+            observer(&entry);
+        }
         let _ = self.feed.send(entry);
     }
 

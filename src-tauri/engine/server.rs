@@ -198,13 +198,21 @@ pub async fn start(options: EngineOptions) -> Result<RunningEngine, StartError> 
             key
         })
     });
+    let metrics = Arc::new(crate::engine::metrics::Metrics::default());
+    let log = {
+        let (metrics, catalog) = (metrics.clone(), catalog.clone());
+        RequestLog::observed_by(Box::new(move |entry| {
+            metrics.observe(entry, &catalog.current());
+        }))
+    };
     let state = Arc::new(AppState {
         config,
         catalog: catalog.clone(),
         credentials,
         health: Arc::new(HealthBook::default()),
-        log: Arc::new(RequestLog::default()),
         shared: Arc::new(SharedState::new(shared_target)),
+        log: Arc::new(log),
+        metrics,
         http,
         identity,
         kiro,
@@ -215,6 +223,11 @@ pub async fn start(options: EngineOptions) -> Result<RunningEngine, StartError> 
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
         bind: addr,
+        home: options
+            .env
+            .get("HOME")
+            .map(std::path::PathBuf::from)
+            .or_else(dirs::home_dir),
         access: AccessPolicy {
             router_key,
             ..AccessPolicy::for_bind(addr, admin_token.clone())

@@ -28,6 +28,8 @@ pub struct AppState {
     /// Team mode: the link to the Redis routers share state through (`SharedState::off()`
     /// when none is configured).
     pub shared: Arc<SharedState>,
+    /// What `GET /metrics` reports.
+    pub metrics: Arc<crate::engine::metrics::Metrics>,
     pub http: reqwest::Client,
     /// Who this router says it is to providers that ask (OpenCode Zen).
     pub identity: ClientIdentity,
@@ -42,6 +44,8 @@ pub struct AppState {
     pub started_unix: u64,
     /// The address the router listens on.
     pub bind: SocketAddr,
+    /// The user's home (`HOME` of the engine's environment), where agents keep their configs.
+    pub home: Option<std::path::PathBuf>,
     /// Who may use the page and `/api`.
     pub access: AccessPolicy,
     pub builtin: Arc<BuiltinCatalog>,

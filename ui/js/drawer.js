@@ -16,6 +16,7 @@ import { api } from './api.js';
 import { state } from './state.js';
 import { withBusy } from './feedback.js';
 import { loadModels, rateLimitInfo, retiredReason, rk, sparkline, toggleBan, togglePin } from './rankings.js';
+import { renderDrawerTags } from './tags.js';
 
 const drawer = { id: null, returnFocus: null, lastRow: null };
 
@@ -64,6 +65,7 @@ export function renderDrawer() {
   setText(ban, r.banned ? 'Unban' : 'Ban');
   ban.setAttribute('aria-pressed', String(Boolean(r.banned)));
 
+  renderDrawerTags(r);
   const rl = rateLimitInfo(r, state.modelsReceivedAt);
   const body = byId('drawer-body');
   const scroll = body.scrollTop;
@@ -80,7 +82,8 @@ export function renderDrawer() {
       fact('Provider', r.providerName || r.provider, r.provider),
       fact('Model id', h('span', { class: 'mono' }, r.modelId || dash)),
       fact('Group', h('span', { class: 'mono' }, r.group || dash)),
-      fact('Expected', fmtMs(r.expectedMs)),
+      fact(`Est. ${state.estimate?.outputTokens ?? ''} tok`, `${r.expectedBasis === 'assumed-throughput' ? '~' : ''}${fmtMs(r.expectedMs)}${r.expectedBasis === 'assumed-throughput' ? ' (assumed throughput)' : ''}`),
+      fact('Last answer', isNum(r.lastTotalMs) ? `${fmtMs(r.lastTotalMs)}${isNum(r.lastTokens) ? ` · ${r.lastTokens} tok` : ''}` : dash),
       fact('TTFT', `${fmtMs(r.ttftMs)} (p95 ${fmtMs(r.ttftP95Ms)})`),
       fact('Throughput', isNum(r.tokensPerSecond) ? `${Math.round(r.tokensPerSecond)} tok/s` : dash),
       fact('Uptime', fmtPct(r.uptime)),

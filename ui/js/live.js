@@ -41,7 +41,7 @@ function onServerEvent(type, data) {
 }
 
 /** Minimal text/event-stream parser (WHATWG rules for event/data/retry fields and comments). */
-function createParser(onEvent, onRetry) {
+export function createParser(onEvent, onRetry) {
   let buf = '';
   let type = '';
   let data = [];

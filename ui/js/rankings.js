@@ -19,7 +19,7 @@ import { queued, toast } from './feedback.js';
 import { selectTab } from './tabs.js';
 import { renderHeader } from './header.js';
 
-const COLUMNS = ['rank', 'model', 'provider', 'status', 'ttft', 'latency', 'trend', 'tps',
+const COLUMNS = ['rank', 'model', 'provider', 'status', 'ttft', 'latency', 'total', 'trend', 'tps',
   'uptime', 'ratelimit', 'score', 'context', 'caps', 'actions'];
 
 const SORT_KEYS = {
@@ -30,6 +30,7 @@ const SORT_KEYS = {
   status: (r) => { const i = STATUS_ORDER.indexOf(r.status); return i < 0 ? STATUS_ORDER.length : i; },
   ttft: (r) => r.ttftMs,
   latency: (r) => r.expectedMs,
+  total: (r) => r.lastTotalMs,
   tps: (r) => r.tokensPerSecond,
   uptime: (r) => r.uptime,
   ratelimit: (r) => r.rateLimit?.coolingForSeconds ?? null,
@@ -246,15 +247,25 @@ function updateRow(rec, r, receivedAt) {
     h('div', null, fmtMs(r.ttftMs)),
     isNum(r.ttftP95Ms) ? h('div', { class: 'sub' }, `p95 ${fmtMs(r.ttftP95Ms)}`) : null,
   ]);
-  const last = (r.samples || [])[0];
-  const lastTotal = last && last.outcome === 'success' ? last.totalMs : null;
-  setCell(rec, 'latency', `${r.expectedMs}|${lastTotal}`, () => [
-    h('div', { title: 'Expected time for a request, used for ranking' }, fmtMs(r.expectedMs)),
-    isNum(lastTotal) ? h('div', { class: 'sub' }, `last ${fmtMs(lastTotal)}`) : null,
-  ]);
+  const est = state.estimate || {};
+  const assumed = r.expectedBasis === 'assumed-throughput';
+  setCell(rec, 'latency', `${r.expectedMs}|${r.expectedBasis}`, () => (isNum(r.expectedMs)
+    ? h('span', {
+      class: assumed ? 'estimate assumed' : 'estimate',
+      title: assumed
+        ? `Estimated with an assumed ${est.assumedTokensPerSecond ?? '?'} tok/s: no answer of at least ${est.minTimedTokens ?? '?'} tokens has been timed yet`
+        : `Measured TTFT plus ${est.outputTokens ?? '?'} tokens at the measured throughput`,
+    }, `${assumed ? '~' : ''}${fmtMs(r.expectedMs)}`)
+    : dash));
+  setCell(rec, 'total', `${r.lastTotalMs}|${r.lastTokens}`, () => (isNum(r.lastTotalMs)
+    ? [h('div', null, fmtMs(r.lastTotalMs)),
+      isNum(r.lastTokens) ? h('div', { class: 'sub' }, `${r.lastTokens} tok`) : null]
+    : dash));
   const sampleSig = (r.samples || []).map((s) => `${s.ttftMs},${s.totalMs},${s.outcome}`).join('|');
   setCell(rec, 'trend', sampleSig, () => sparkline(r.samples));
-  setCell(rec, 'tps', String(r.tokensPerSecond), () => (isNum(r.tokensPerSecond) ? String(Math.round(r.tokensPerSecond)) : dash));
+  setCell(rec, 'tps', String(r.tokensPerSecond), () => (isNum(r.tokensPerSecond)
+    ? String(Math.round(r.tokensPerSecond))
+    : h('span', { title: `Not measured yet: no streamed answer of at least ${est.minTimedTokens ?? '?'} tokens` }, dash)));
   setCell(rec, 'uptime', `${r.uptime}|${r.errorRate}`, () => {
     if (!isNum(r.uptime)) return dash;
     const w = Math.max(0, Math.min(1, r.uptime)) * 36;
@@ -292,6 +303,10 @@ export function applyModels(body) {
   state.modelsReceivedAt = Date.now();
   state.autoFastest = body.autoFastest ?? null;
   state.pinned = body.pinned ?? null;
+  if (body.estimate) {
+    state.estimate = body.estimate;
+    setText(byId('estimate-label'), `Est. ${body.estimate.outputTokens} tok`);
+  }
   if (body.pinningMode) state.pinningMode = body.pinningMode;
 
   const seen = new Set();

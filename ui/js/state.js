@@ -8,6 +8,7 @@ export const state = {
   autoFastest: null,
   pinned: null,
   pinningMode: null,
+  estimate: null, // what `expectedMs` estimates (`outputTokens`, `assumedTokensPerSecond`)
   providers: [], // from /api/providers, plus `keyInfo` (its key status)
   endpoints: new Map(), // provider key -> endpoint id
   settings: null,

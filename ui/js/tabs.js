@@ -2,7 +2,7 @@
 
 import { $, byId, show } from './dom.js';
 
-const TABS = ['rankings', 'providers', 'settings', 'logs', 'setup'];
+const TABS = ['rankings', 'chat', 'providers', 'accounts', 'settings', 'logs', 'setup'];
 
 export let currentTab = 'rankings';
 let onSelect = () => {};

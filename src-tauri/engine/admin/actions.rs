@@ -37,7 +37,7 @@ fn invalid(message: impl Into<String>, param: &'static str) -> ApiError {
     }
 }
 
-fn saved(result: Result<(), ConfigError>) -> Result<(), ApiError> {
+pub(super) fn saved(result: Result<(), ConfigError>) -> Result<(), ApiError> {
     result.map_err(|error| match error {
         ConfigError::InvalidChange(message) => ApiError::InvalidRequest {
             message,

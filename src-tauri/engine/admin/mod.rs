@@ -1,9 +1,12 @@
 //! The admin API under `/api`: read views, changes, live events. Thin handlers over the
 //! engine's state; the security rules live in `http::guard`.
 
+pub mod accounts;
 pub mod actions;
 pub mod body;
 pub mod events;
+pub mod setup;
+pub mod tags;
 pub mod views;
 
 use std::sync::Arc;
@@ -37,6 +40,7 @@ pub fn router() -> Router<Arc<AppState>> {
         )
         .route("/models/ban", post(actions::ban))
         .route("/models/ping", post(actions::ping))
+        .route("/models/tags", get(tags::get_tags).put(tags::set_tags))
         .route("/providers/refresh-all", post(actions::refresh_all))
         .route("/providers/{key}", post(actions::update_provider))
         .route(
@@ -56,6 +60,11 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/config/import/preview", post(actions::import_preview))
         .route("/config/import", post(actions::import))
         .route("/logs", get(logs))
+        .route("/account-status", get(accounts::get_account_status))
+        .route("/setup", get(setup::get_setup))
+        .route("/setup/keys", post(setup::add_key))
+        .route("/setup/agents/{id}", post(setup::configure_agent))
+        .route("/setup/done", post(setup::set_done))
         .route("/events", get(events::events))
 }
 

@@ -8,8 +8,10 @@ use tokio::time::Instant;
 
 use crate::engine::catalog::Catalog;
 use crate::engine::config::{PinningMode, Settings};
-use crate::engine::health::scoring::expected_ms;
-use crate::engine::health::stats::SampleOutcome;
+use crate::engine::health::scoring::{
+    expected_ms, PRIOR_TOKENS_PER_SECOND, REFERENCE_OUTPUT_TOKENS,
+};
+use crate::engine::health::stats::{SampleOutcome, MIN_TIMED_TOKENS};
 use crate::engine::health::{Admission, RowHealthView, Window};
 use crate::engine::providers::endpoints::OPENAI_COMPATIBLE_PREFIX;
 use crate::engine::providers::{AuthMode, Listing, ModelRow};
@@ -18,7 +20,7 @@ use crate::engine::routing::{pinned_rows, plan_request, Needs};
 use crate::engine::routing::{Selector, Target};
 use crate::engine::state::AppState;
 
-fn seconds(duration: Duration) -> f64 {
+pub(super) fn seconds(duration: Duration) -> f64 {
     (duration.as_secs_f64() * 10.0).round() / 10.0
 }
 
@@ -127,6 +129,11 @@ fn row_view(
     let condition = &health.condition;
     let cooling = condition.cooling(now);
     let rate = health.last_rate.as_ref();
+    let last_success = health
+        .samples
+        .iter()
+        .rev()
+        .find(|s| s.outcome == SampleOutcome::Success);
     let samples: Vec<Value> = health
         .samples
         .iter()
@@ -158,6 +165,10 @@ fn row_view(
         "retired": retirement_view(row, &health, now),
         "rank": rank.map(|r| r + 1),
         "expectedMs": condition.is_measured().then(|| (expected_ms(condition) * 10.0).round() / 10.0),
+        // Honest labels for `expectedMs`: whether its throughput was measured or assumed.
+        "expectedBasis": condition.is_measured().then(|| if condition.tokens_per_second.is_some() { "measured" } else { "assumed-throughput" }),
+        "lastTotalMs": last_success.and_then(|s| s.total_ms).map(f64::round),
+        "lastTokens": last_success.and_then(|s| s.tokens),
         "ttftMs": condition.ttft_ms.map(|v| v.round()),
         "ttftP95Ms": condition.ttft_p95_ms.map(|v| v.round()),
         "continuation": state.health.continuation(row).name(),
@@ -176,7 +187,9 @@ fn row_view(
         "context": row.context,
         "tools": row.tools,
         "vision": row.vision,
-        "tags": row.tags,
+        "builtInTags": row.tags,
+        "userTags": crate::engine::routing::tags::user_tags(row, &settings.model_tags),
+        "tags": crate::engine::routing::tags::all_tags(row, &settings.model_tags),
         "pinned": pinned,
         "banned": is_banned(row, &settings.banned_models) || is_banned(row, &state.cli_bans),
         "origin": row.origin,
@@ -221,6 +234,12 @@ pub fn models(state: &AppState) -> Value {
         .collect();
     json!({
         "autoFastest": order.first(),
+        // What `expectedMs` estimates, and the throughput assumed when none was measured.
+        "estimate": {
+            "outputTokens": REFERENCE_OUTPUT_TOKENS,
+            "assumedTokensPerSecond": PRIOR_TOKENS_PER_SECOND,
+            "minTimedTokens": MIN_TIMED_TOKENS,
+        },
         "pinned": pin_view(&settings),
         "pinningMode": pinning_mode(&settings),
         "models": models,

@@ -29,6 +29,8 @@ pub struct Settings {
     pub max_attempts: Option<usize>,
     pub timeouts: Timeouts,
     pub model_groups: BTreeMap<String, String>,
+    /// User routing tags by group slug (normalised when saved through `/api/models/tags`).
+    pub model_tags: BTreeMap<String, Vec<String>>,
     /// The pinned row (persisted, unlike the original's in-memory pin).
     pub pinned: Option<Pin>,
     /// Overall time budget for trying candidates for one request.
@@ -49,6 +51,8 @@ pub struct Settings {
     pub retired_row_hours: Option<f64>,
     /// Team mode: the Redis that routers share what they learn through (off when absent).
     pub shared_state: SharedStateSettings,
+    /// The page's first-run setup flow was finished or skipped (`/api/setup/done`).
+    pub setup_completed: bool,
 }
 
 /// `sharedState` in the config file. The URL's password is moved to the key store at start;

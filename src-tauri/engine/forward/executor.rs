@@ -31,6 +31,9 @@ use super::stream::{AnswerStream, StreamEnd, StreamOutcome};
 pub const PROVIDER_HEADER: &str = "x-modelrelay-provider";
 pub const MODEL_HEADER: &str = "x-modelrelay-model";
 pub const ATTEMPTS_HEADER: &str = "x-modelrelay-attempts";
+/// Milliseconds from the winning attempt's start to its first chunk (a whole answer: to the
+/// answer).
+pub const TTFT_HEADER: &str = "x-modelrelay-ttft-ms";
 
 /// What the request log will say about one request, filled in as it is forwarded.
 #[derive(Debug, Clone)]
@@ -89,6 +92,8 @@ impl Trace {
 pub struct Routed {
     pub row: Arc<ModelRow>,
     pub attempts: usize,
+    /// The winning attempt's time to its first chunk.
+    pub ttft: Duration,
     pub answer: Answer,
 }
 
@@ -121,6 +126,7 @@ impl Routed {
             (PROVIDER_HEADER, self.row.provider.key.as_str()),
             (MODEL_HEADER, self.row.upstream_id.as_str()),
             (ATTEMPTS_HEADER, &self.attempts.to_string()),
+            (TTFT_HEADER, &self.ttft.as_millis().to_string()),
         ]
         .into_iter()
         .filter_map(header_pair)
@@ -486,6 +492,7 @@ fn settle(
     Routed {
         row,
         attempts,
+        ttft,
         answer,
     }
 }

@@ -33,7 +33,7 @@ pub async fn route(
         .unwrap_or_else(|| "auto-fastest".into());
     let messages = settings.log_prompts.then(|| request.messages_preview(300));
     let trace = Trace::new(&requested, request.stream, messages);
-    let Some(rows) = resolve_rows(&catalog, &selector) else {
+    let Some(rows) = resolve_rows(&catalog, &selector, &settings.model_tags) else {
         return Err(log_refusal(
             state,
             trace,
@@ -92,7 +92,7 @@ pub fn serves_model(state: &AppState, model: &str) -> bool {
     let catalog = state.catalog.current();
     parse_selector(Some(model))
         .ok()
-        .and_then(|selector| resolve_rows(&catalog, &selector))
+        .and_then(|selector| resolve_rows(&catalog, &selector, &state.config.settings().model_tags))
         .is_some()
 }
 

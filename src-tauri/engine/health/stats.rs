@@ -9,6 +9,11 @@ use tokio::time::Instant;
 /// a few samples.
 pub const EWMA_ALPHA: f64 = 0.35;
 const KEPT_SAMPLES: usize = 40;
+/// A streamed answer is timed for throughput when it carried at least this many tokens…
+pub const MIN_TIMED_TOKENS: u64 = 16;
+/// …over at least this long after its first token. Short enough that the fastest providers
+/// (hundreds of tokens a second) are measured from a probe's 32 tokens, not left to a prior.
+pub const MIN_TIMED_GENERATION_MS: f64 = 10.0;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -81,11 +86,11 @@ impl RowStats {
                 if let (Some(tokens), Some(total), Some(ttft)) =
                     (sample.tokens, sample.total_ms, sample.ttft_ms)
                 {
-                    let generating = (total - ttft) / 1000.0;
-                    if tokens >= 16 && generating > 0.05 {
+                    let generating_ms = total - ttft;
+                    if tokens >= MIN_TIMED_TOKENS && generating_ms >= MIN_TIMED_GENERATION_MS {
                         self.tokens_per_second_ewma = Some(ewma(
                             self.tokens_per_second_ewma,
-                            tokens as f64 / generating,
+                            tokens as f64 * 1000.0 / generating_ms,
                         ));
                     }
                 }
@@ -185,6 +190,26 @@ mod tests {
         }
         assert!(stats.ttft_ewma.unwrap() > 2000.0, "{:?}", stats.ttft_ewma);
         assert!((stats.tokens_per_second_ewma.unwrap() - 100.0).abs() < 1.0);
+    }
+
+    #[test]
+    fn a_fast_short_stream_is_timed_and_a_tiny_one_is_not() {
+        let now = Instant::now();
+        let mut stats = RowStats::default();
+        let tiny = Sample {
+            total_ms: Some(71.0),
+            tokens: Some(3),
+            ..ok(now, 60.0)
+        };
+        stats.record(tiny);
+        assert_eq!(stats.tokens_per_second_ewma, None);
+        let fast = Sample {
+            total_ms: Some(76.0),
+            tokens: Some(32),
+            ..ok(now, 60.0)
+        };
+        stats.record(fast);
+        assert_eq!(stats.tokens_per_second_ewma, Some(2000.0));
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod connections;
 pub mod guard;
 mod health;
 mod messages;
+mod metrics;
 mod models;
 mod responses;
 mod translated;
@@ -38,6 +39,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         ));
     let admin = Router::new()
         .nest("/api", admin::router())
+        .route("/metrics", get(metrics::metrics))
         .route("/", get(ui::index))
         .route("/{file}", get(ui::asset))
         .route("/js/{file}", get(ui::script))

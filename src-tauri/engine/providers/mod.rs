@@ -5,6 +5,7 @@ pub mod builtin;
 pub mod discovery;
 pub mod endpoints;
 pub mod headers;
+pub mod keycheck;
 pub mod kiro;
 pub mod openrouter;
 pub mod url;

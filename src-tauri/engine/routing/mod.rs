@@ -5,6 +5,7 @@
 pub mod live;
 pub mod plan;
 pub mod selector;
+pub mod tags;
 
 pub use live::{pinned_rows, plan_request, Needs};
 pub use plan::{plan_candidates, Candidate, Plan, PlanInputs, RankOrder, SkipReason};

@@ -2,11 +2,14 @@
 //! upstream id or `provider/id`, each optionally followed by `+min_ctx:<n|nk|nm>`.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::engine::catalog::slug::normalize_model_id;
 use crate::engine::catalog::Catalog;
 use crate::engine::providers::ModelRow;
+
+use super::tags::has_tag;
 
 pub const AUTO_FASTEST: &str = "auto-fastest";
 pub const AUTO_BEST: &str = "auto-best";
@@ -81,10 +84,12 @@ pub fn parse_selector(model: Option<&str>) -> Result<Selector, SelectorError> {
 }
 
 /// The rows a selector names, before any filtering. `None` when it names nothing.
-/// A group slug always means the whole group, even if some row's upstream id equals it.
+/// A group slug always means the whole group, even if some row's upstream id equals it;
+/// `tag:` matches built-in tags and the user's `modelTags` (keyed by group).
 pub fn resolve_rows<'a>(
     catalog: &'a Catalog,
     selector: &Selector,
+    model_tags: &BTreeMap<String, Vec<String>>,
 ) -> Option<Cow<'a, [Arc<ModelRow>]>> {
     if selector.is_auto() && selector.min_context.is_none() {
         // Every row: borrowed, not copied, on the path every `auto-*` request takes.
@@ -95,7 +100,7 @@ pub fn resolve_rows<'a>(
         Target::Tag(tag) => catalog
             .rows
             .iter()
-            .filter(|row| row.tags.iter().any(|t| t.eq_ignore_ascii_case(tag)))
+            .filter(|row| has_tag(row, model_tags, tag))
             .cloned()
             .collect(),
         Target::Model(name) => resolve_named(catalog, name),
@@ -217,7 +222,11 @@ mod tests {
     fn a_group_slug_reaches_every_row_of_the_group() {
         // `gpt-oss-120b` is also cerebras' upstream id: the whole group must still be used.
         let catalog = catalog();
-        let rows = resolve_rows(&catalog, &parse_selector(Some("gpt-oss-120b")).unwrap());
+        let rows = resolve_rows(
+            &catalog,
+            &parse_selector(Some("gpt-oss-120b")).unwrap(),
+            &BTreeMap::new(),
+        );
         assert_eq!(
             ids(rows),
             ["cerebras/gpt-oss-120b", "groq/openai/gpt-oss-120b"]
@@ -230,14 +239,20 @@ mod tests {
         let by_row = resolve_rows(
             &catalog,
             &parse_selector(Some("groq/openai/gpt-oss-120b")).unwrap(),
+            &BTreeMap::new(),
         );
         assert_eq!(ids(by_row), ["groq/openai/gpt-oss-120b"]);
         let by_id = resolve_rows(
             &catalog,
             &parse_selector(Some("moonshotai/kimi-k2.5")).unwrap(),
+            &BTreeMap::new(),
         );
         assert_eq!(ids(by_id), ["nvidia/moonshotai/kimi-k2.5"]);
-        let by_spelling = resolve_rows(&catalog, &parse_selector(Some("Kimi-K2.5:free")).unwrap());
+        let by_spelling = resolve_rows(
+            &catalog,
+            &parse_selector(Some("Kimi-K2.5:free")).unwrap(),
+            &BTreeMap::new(),
+        );
         assert_eq!(ids(by_spelling), ["nvidia/moonshotai/kimi-k2.5"]);
     }
 
@@ -247,21 +262,46 @@ mod tests {
         let rows = resolve_rows(
             &catalog,
             &parse_selector(Some("auto-fastest+min_ctx:100k")).unwrap(),
+            &BTreeMap::new(),
         );
         assert_eq!(ids(rows), ["cerebras/gpt-oss-120b"]);
     }
 
     #[test]
     fn unknown_names_resolve_to_nothing_but_auto_never_fails() {
-        assert!(resolve_rows(&catalog(), &parse_selector(Some("nope")).unwrap()).is_none());
-        assert!(resolve_rows(&Catalog::default(), &parse_selector(None).unwrap()).is_some());
+        assert!(resolve_rows(
+            &catalog(),
+            &parse_selector(Some("nope")).unwrap(),
+            &BTreeMap::new()
+        )
+        .is_none());
+        assert!(resolve_rows(
+            &Catalog::default(),
+            &parse_selector(None).unwrap(),
+            &BTreeMap::new()
+        )
+        .is_some());
         assert_eq!(
             ids(resolve_rows(
                 &catalog(),
-                &parse_selector(Some("tag:coding")).unwrap()
+                &parse_selector(Some("tag:coding")).unwrap(),
+                &BTreeMap::new()
             ))
             .len(),
             3
         );
+    }
+
+    #[test]
+    fn a_user_tag_routes_over_the_union_with_built_in_tags() {
+        let catalog = catalog();
+        let mut model_tags = BTreeMap::new();
+        model_tags.insert("kimi-k2.5".to_string(), vec!["favorite".to_string()]);
+        let favorite = parse_selector(Some("tag:Favorite")).unwrap();
+        assert_eq!(
+            ids(resolve_rows(&catalog, &favorite, &model_tags)),
+            ["nvidia/moonshotai/kimi-k2.5"]
+        );
+        assert!(resolve_rows(&catalog, &favorite, &BTreeMap::new()).is_none());
     }
 }

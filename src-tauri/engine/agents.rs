@@ -1,6 +1,7 @@
-//! Pointing coding agents at the router: merging modelrelay into OpenCode's and OpenClaw's
-//! config files without touching anything else in them, with a timestamped backup, and
-//! refusing to write over a file that cannot be parsed.
+//! Pointing coding agents at the router: merging modelrelay into OpenCode's, OpenClaw's and
+//! Claude Code's config files without touching anything else in them, with a timestamped
+//! backup, and refusing to write over a file that cannot be parsed. Shared by `modelrelay
+//! onboard` and the page's setup flow (`/api/setup`).
 
 use std::path::{Path, PathBuf};
 
@@ -44,6 +45,41 @@ impl Agent {
             Self::OpenCode => home.join(".config/opencode/opencode.json"),
             Self::OpenClaw => home.join(".openclaw/openclaw.json"),
             Self::ClaudeCode => home.join(".claude/settings.json"),
+        }
+    }
+
+    /// `opencode`, `openclaw`, `claude-code`: the id `/api/setup/agents/{id}` takes.
+    pub fn id(self) -> &'static str {
+        match self {
+            Self::OpenCode => "opencode",
+            Self::OpenClaw => "openclaw",
+            Self::ClaudeCode => "claude-code",
+        }
+    }
+
+    pub const ALL: [Self; 3] = [Self::OpenCode, Self::OpenClaw, Self::ClaudeCode];
+
+    pub fn from_id(id: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|agent| agent.id() == id)
+    }
+
+    /// Whether the agent looks installed: its config directory exists.
+    pub fn installed(self, home: &Path) -> bool {
+        self.config_path(home).parent().is_some_and(Path::is_dir)
+    }
+
+    /// Pure: whether `config` already sends this agent to the router at `base_url`.
+    pub fn points_at(self, config: &Map<String, Value>, base_url: &str) -> bool {
+        let at = |pointer: &str, expected: &str| {
+            Value::Object(config.clone())
+                .pointer(pointer)
+                .and_then(Value::as_str)
+                == Some(expected)
+        };
+        match self {
+            Self::OpenCode => at("/provider/router/options/baseURL", base_url),
+            Self::OpenClaw => at("/models/providers/modelrelay/baseUrl", base_url),
+            Self::ClaudeCode => at("/env/ANTHROPIC_BASE_URL", claude_root(base_url)),
         }
     }
 
@@ -105,11 +141,15 @@ pub fn merge_openclaw(mut config: Map<String, Value>, base_url: &str) -> Map<Str
 /// Points Claude Code at the router's Anthropic endpoint (`/v1/messages`) through the `env`
 /// section of its settings; any Claude model name it sends is routed as `auto-fastest`.
 pub fn merge_claude_code(mut config: Map<String, Value>, base_url: &str) -> Map<String, Value> {
-    let root = base_url.trim_end_matches('/').trim_end_matches("/v1");
     let env = child(&mut config, "env");
-    env.insert("ANTHROPIC_BASE_URL".into(), json!(root));
+    env.insert("ANTHROPIC_BASE_URL".into(), json!(claude_root(base_url)));
     env.insert("ANTHROPIC_AUTH_TOKEN".into(), json!("modelrelay"));
     config
+}
+
+/// Claude Code takes the router's root: `…/v1/messages` is added by the client.
+fn claude_root(base_url: &str) -> &str {
+    base_url.trim_end_matches('/').trim_end_matches("/v1")
 }
 
 /// What `configure` did.
@@ -258,6 +298,20 @@ mod tests {
             std::fs::read_to_string(&broken).unwrap(),
             "{ json5: 'comments are not JSON', }"
         );
+    }
+
+    #[test]
+    fn a_merged_config_points_at_the_router_and_a_foreign_one_does_not() {
+        let base = "http://127.0.0.1:7352/v1";
+        for agent in Agent::ALL {
+            assert!(!agent.points_at(&Map::new(), base), "{agent:?}");
+            assert!(
+                agent.points_at(&agent.merge(Map::new(), base), base),
+                "{agent:?}"
+            );
+            assert!(!agent.points_at(&agent.merge(Map::new(), "http://x/v1"), base));
+            assert_eq!(Agent::from_id(agent.id()), Some(agent));
+        }
     }
 
     #[test]

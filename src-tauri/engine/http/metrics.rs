@@ -1,0 +1,20 @@
+//! `GET /metrics`: the Prometheus scrape, mounted with the admin routes (loopback only, or the
+//! admin token on a network bind). The numbers come from `engine::metrics`.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use http::header;
+
+use crate::engine::error::ApiError;
+use crate::engine::metrics::CONTENT_TYPE;
+use crate::engine::state::AppState;
+
+pub async fn metrics(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
+    let text = state
+        .metrics
+        .render(&state)
+        .map_err(|error| ApiError::Storage(format!("the metrics could not be encoded: {error}")))?;
+    Ok(([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response())
+}
