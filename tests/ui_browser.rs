@@ -14,7 +14,7 @@ mod support;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use support::browser::{browser_available, repo, run_node};
+use support::browser::{browser_available, repo, run_script};
 use support::*;
 
 // The names `tests/browser/ui.mjs` expects.
@@ -65,37 +65,12 @@ async fn the_page_pins_bans_and_adds_endpoints_that_change_routing() {
     let before = (fast.chat_requests().len(), slow.chat_requests().len());
 
     let screenshots = repo().join("target");
-    let base_url = router.url("");
-    let third_fake_url = gamma.base_url();
-    let shots = screenshots.clone();
-    // Blocking IO off the runtime: the engine and the fakes answer the browser on this runtime.
-    let output = tokio::time::timeout(
-        Duration::from_secs(150),
-        tokio::task::spawn_blocking(move || {
-            run_node(
-                "ui.mjs",
-                &[base_url, third_fake_url, shots.display().to_string()],
-            )
-        }),
-    )
-    .await
-    .expect("the browser script finishes within 150 s")
-    .unwrap()
-    .expect("`node` starts");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let summary: Value = serde_json::from_str(&stdout).unwrap_or_else(|error| {
-        panic!(
-            "the browser script printed no JSON summary ({error}, {}):\n{stdout}\n{stderr}",
-            output.status
-        )
-    });
-    assert!(
-        output.status.success() && summary["ok"] == true,
-        "the browser script failed ({}): {}\n{summary:#}\n{stderr}",
-        output.status,
-        summary["error"]
-    );
+    let args = vec![
+        router.url(""),
+        gamma.base_url(),
+        screenshots.display().to_string(),
+    ];
+    let summary = run_script("ui.mjs", args, Duration::from_secs(150)).await;
 
     // The page itself: no console errors or uncaught exceptions, every step ran.
     assert_eq!(summary["consoleErrors"], json!([]), "{summary:#}");

@@ -12,97 +12,19 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::time::Duration;
 
 use modelrelay::engine::config::EnvSource;
 use serde_json::{json, Value};
+use support::browser::{browser_available, repo, run_script};
 use support::*;
-
-const PROXY_VARIABLES: [&str; 6] = [
-    "HTTP_PROXY",
-    "http_proxy",
-    "HTTPS_PROXY",
-    "https_proxy",
-    "ALL_PROXY",
-    "all_proxy",
-];
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Whether Chromium and `playwright-core` are there (required under CI), as `ui_browser.rs`.
-#[allow(
-    clippy::print_stderr,
-    reason = "the note is for whoever runs the tests"
-)]
-fn browser_available() -> bool {
-    match std::env::var_os("MODELRELAY_TEST_NODE_BROWSER") {
-        Some(value) if !value.is_empty() && value != "0" => {
-            assert!(
-                Path::new("/usr/bin/chromium").exists(),
-                "/usr/bin/chromium is missing"
-            );
-            assert!(
-                repo()
-                    .join("tests/browser/node_modules/playwright-core")
-                    .is_dir(),
-                "playwright-core is not installed in tests/browser"
-            );
-            true
-        }
-        _ if std::env::var_os("CI").is_some() => {
-            panic!("MODELRELAY_TEST_NODE_BROWSER is not set under CI: run `bash .ci/run`")
-        }
-        _ => {
-            eprintln!("note: skipping the browser tests of ui/ (set MODELRELAY_TEST_NODE_BROWSER=1; `bash .ci/run` does)");
-            false
-        }
-    }
-}
-
-fn run_browser(base_url: &str, screenshots: &Path, scenario: &str) -> std::io::Result<Output> {
-    let mut command = Command::new("node");
-    command
-        .arg(repo().join("tests/browser/parity.mjs"))
-        .arg(base_url)
-        .arg(screenshots)
-        .arg(scenario)
-        .current_dir(repo());
-    for variable in PROXY_VARIABLES {
-        command.env_remove(variable);
-    }
-    command
-        .env("NO_PROXY", "127.0.0.1,localhost")
-        .env("no_proxy", "127.0.0.1,localhost");
-    command.output()
-}
 
 /// Runs `parity.mjs` with `scenario` against `router`; its summary, checked for success and
 /// for a page without console errors.
 async fn browse(router: &TestRouter, scenario: &'static str) -> Value {
-    let base_url = router.url("");
-    let shots = repo().join("target");
-    let output = tokio::time::timeout(
-        Duration::from_secs(170),
-        tokio::task::spawn_blocking(move || run_browser(&base_url, &shots, scenario)),
-    )
-    .await
-    .expect("the browser script finishes within 170 s")
-    .unwrap()
-    .expect("`node` starts");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let summary: Value = serde_json::from_str(&stdout).unwrap_or_else(|error| {
-        panic!("the browser script printed no JSON summary ({error}):\n{stdout}\n{stderr}")
-    });
-    assert!(
-        output.status.success() && summary["ok"] == true,
-        "the browser script failed: {}\n{summary:#}\n{stderr}",
-        summary["error"]
-    );
+    let shots = repo().join("target").display().to_string();
+    let args = vec![router.url(""), shots, scenario.to_string()];
+    let summary = run_script("parity.mjs", args, Duration::from_secs(170)).await;
     assert_eq!(summary["consoleErrors"], json!([]), "{summary:#}");
     summary
 }

@@ -7,10 +7,7 @@
 //
 // Prints a JSON summary on stdout ({"ok": true, ...}); exits 1 with {"error": ...} when a
 // check fails. Nothing here reaches the internet.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { openPage } from './chromium.mjs';
 
 const [base, retiredId, listedId] = process.argv.slice(2);
 if (!base || !retiredId || !listedId) {
@@ -26,20 +23,7 @@ function check(condition, message, detail) {
 const rowSel = (id) => `#rankings-table tr[data-row-id="${id}"]`;
 
 async function main() {
-  const profile = mkdtempSync(join(tmpdir(), 'modelrelay-catalog-chromium-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      '--disable-component-update', '--no-first-run', '--no-proxy-server'],
-    viewport: { width: 1440, height: 900 },
-  });
-  const page = context.pages()[0] ?? await context.newPage();
-  page.setDefaultTimeout(15000);
-  page.on('console', (msg) => {
-    if (msg.type() === 'error') summary.consoleErrors.push(msg.text());
-  });
-  page.on('pageerror', (err) => summary.consoleErrors.push(String(err && err.stack || err)));
+  const { page, close } = await openPage('catalog', summary, 15000);
   const state = (id) => page.$eval(rowSel(id), (tr) => ({
     hidden: tr.hidden,
     status: tr.querySelector('.col-status').textContent.trim(),
@@ -78,8 +62,7 @@ async function main() {
     summary.ok = false;
     summary.error = String(err && err.message || err);
   } finally {
-    await context.close().catch(() => {});
-    rmSync(profile, { recursive: true, force: true });
+    await close();
   }
 }
 

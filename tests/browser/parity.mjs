@@ -14,10 +14,9 @@
 // an OpenCode config and a hand-broken OpenClaw one.
 //
 // Prints a JSON summary on stdout; exits 1 with `{"error": ...}` in it when a step fails.
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { openPage } from './chromium.mjs';
 
 const [base, shotDir, scenario = 'chat'] = process.argv.slice(2);
 if (!base || !shotDir) {
@@ -71,20 +70,7 @@ const lastAnswer = '#chat-log .chat-assistant:last-child';
 
 async function main() {
   mkdirSync(shotDir, { recursive: true });
-  const profile = mkdtempSync(join(tmpdir(), 'modelrelay-parity-chromium-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      '--disable-component-update', '--no-first-run', '--no-proxy-server'],
-    viewport: { width: 1440, height: 900 },
-  });
-  const page = context.pages()[0] ?? await context.newPage();
-  page.setDefaultTimeout(WAIT_MS);
-  page.on('console', (msg) => {
-    if (msg.type() === 'error') summary.consoleErrors.push({ kind: 'console', text: msg.text(), location: msg.location() });
-  });
-  page.on('pageerror', (err) => summary.consoleErrors.push({ kind: 'pageerror', text: String(err && err.stack || err) }));
+  const { page, close } = await openPage('parity', summary, WAIT_MS);
   const shoot = async (name) => {
     const path = join(shotDir, `ui-${name}.png`);
     await page.screenshot({ path, fullPage: true });
@@ -112,8 +98,7 @@ async function main() {
     summary.error = String(err && err.stack || err);
     try { await shoot(`failure-${scenario}`); } catch (_) { /* best effort */ }
   } finally {
-    await context.close().catch(() => {});
-    rmSync(profile, { recursive: true, force: true });
+    await close();
   }
 }
 

@@ -11,10 +11,9 @@
 //
 // `playwright-core` is installed next to this file by .ci/run (`npm install` in tests/browser); the
 // browser is Debian's /usr/bin/chromium. Nothing here reaches the internet.
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { openPage } from './chromium.mjs';
 
 const [base, thirdFakeUrl, shotDir] = process.argv.slice(2);
 if (!base || !thirdFakeUrl || !shotDir) {
@@ -60,20 +59,7 @@ const rowButton = (id, action) => `${rowSel(id)} button[data-action="${action}"]
 
 async function main() {
   mkdirSync(shotDir, { recursive: true });
-  const profile = mkdtempSync(join(tmpdir(), 'modelrelay-ui-chromium-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      '--disable-component-update', '--no-first-run', '--no-proxy-server'],
-    viewport: { width: 1440, height: 900 },
-  });
-  const page = context.pages()[0] ?? await context.newPage();
-  page.setDefaultTimeout(WAIT_MS);
-  page.on('console', (msg) => {
-    if (msg.type() === 'error') summary.consoleErrors.push({ kind: 'console', text: msg.text(), location: msg.location() });
-  });
-  page.on('pageerror', (err) => summary.consoleErrors.push({ kind: 'pageerror', text: String(err && err.stack || err) }));
+  const { page, close } = await openPage('ui', summary, WAIT_MS);
 
   const shoot = async (name) => {
     const path = join(shotDir, `ui-${name}.png`);
@@ -206,8 +192,7 @@ async function main() {
     await page.screenshot({ path: join(shotDir, 'ui-failure.png'), fullPage: true }).catch(() => {});
     summary.screenshots.push(join(shotDir, 'ui-failure.png'));
   } finally {
-    await context.close().catch(() => {});
-    rmSync(profile, { recursive: true, force: true });
+    await close();
   }
 }
 

@@ -56,7 +56,7 @@ pub fn browser_available() -> bool {
 }
 
 /// `node tests/browser/<script> <args…>` with no proxy between it and loopback.
-pub fn run_node(script: &str, args: &[String]) -> std::io::Result<Output> {
+fn run_node(script: &str, args: &[String]) -> std::io::Result<Output> {
     let mut command = Command::new("node");
     command
         .arg(repo().join("tests/browser").join(script))
