@@ -2,7 +2,8 @@
 //! draining free quotas. Launches are staggered (one per tick), at most one probe per
 //! provider is in flight, and each provider has a daily probe budget derived from its
 //! documented limits. Rows that carry real traffic, rows without a usable key, and rows that
-//! are cooling down are not probed.
+//! are cooling down are not probed. A probe takes from its provider key's per-minute window
+//! like any request (`health::pacing`); a key at its limit is not probed.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -14,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::engine::config::Settings;
 use crate::engine::forward::{AnswerStream, StreamItem};
-use crate::engine::health::{Admission, AttemptReport, AttemptResult, SampleSource};
+use crate::engine::health::{Admission, AttemptReport, AttemptResult, NextFree, SampleSource};
 use crate::engine::providers::{AuthMode, ModelRow, Provider};
 use crate::engine::routing::plan::is_banned;
 use crate::engine::state::AppState;
@@ -215,11 +216,23 @@ impl Prober {
     }
 }
 
-/// Probes one row now, records the result in the health book and returns it.
+/// Probes one row now, records the result in the health book and returns it. A row whose
+/// key is at its per-minute limit is not sent anything (and nothing is recorded).
 pub async fn probe_row(state: &AppState, row: &ModelRow) -> AttemptResult {
     {
         let settings = state.config.settings();
         let started = Instant::now();
+        // Probes use the pool's first key: its window is key 0's.
+        if let Err(NextFree(free)) = state.pacer.try_take(&row.provider, 0, started) {
+            return AttemptResult::RateLimited {
+                message: format!(
+                    "paced: `{}` is at its per-minute limit for {} s more",
+                    row.provider.key,
+                    free.saturating_duration_since(started).as_secs_f64().ceil() as u64
+                ),
+            };
+        }
+        state.hedges.record_request(&row.provider.key, started);
         let key = state.credentials.peek_key(&settings, &row.provider.key);
         let body = probe_body(&row.upstream_id);
         let reply = upstream::send(Call {
@@ -311,6 +324,9 @@ pub async fn probe_row(state: &AppState, row: &ModelRow) -> AttemptResult {
                 (result, failure.rate)
             }
         };
+        if let Some(rate) = &rate {
+            state.pacer.learn(&row.provider.key, 0, rate);
+        }
         tracing::debug!(target: "modelrelay::probe", row = %row.row_id(), ?result, "probe finished");
         state.health.record(
             row,

@@ -191,6 +191,8 @@ pub async fn start(options: EngineOptions) -> Result<RunningEngine, StartError> 
         catalog: catalog.clone(),
         credentials,
         health: Arc::new(HealthBook::default()),
+        pacer: Arc::default(),
+        hedges: Arc::default(),
         log: Arc::new(RequestLog::default()),
         http,
         identity,

@@ -43,6 +43,38 @@ pub struct Settings {
     pub autostart: Autostart,
     /// Finishing a stream that broke after bytes reached the client on another row.
     pub continue_streams: ContinueStreams,
+    /// Sending a slow request to a second row too (`forward::hedge`).
+    pub hedging: Hedging,
+}
+
+/// `hedging` in the config file.
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Hedging {
+    pub enabled: bool,
+    /// A request is hedged no sooner than this, whatever its row's p90.
+    pub min_delay_ms: u64,
+    /// Hedges may be at most this share of a provider's requests in any hour.
+    pub max_share: f64,
+    /// A provider whose documented daily quota is below this never gets a hedge.
+    pub min_daily_quota: u32,
+}
+
+impl Default for Hedging {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            min_delay_ms: 1_000,
+            max_share: 0.1,
+            min_daily_quota: 500,
+        }
+    }
+}
+
+impl Hedging {
+    pub fn min_delay(&self) -> Duration {
+        Duration::from_millis(self.min_delay_ms)
+    }
 }
 
 /// `continueStreams` in the config file.
@@ -335,6 +367,23 @@ mod tests {
         assert_eq!(settings.max_attempts(), DEFAULT_MAX_ATTEMPTS);
         assert_eq!(settings.pinning_mode, PinningMode::Canonical);
         assert_eq!(settings.timeouts.first_byte_ms, 45_000);
+        assert_eq!(settings.hedging, Hedging::default());
+        assert!(settings.hedging.enabled);
+        assert_eq!(settings.hedging.min_delay(), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn hedging_reads_camel_case_and_keeps_defaults_for_missing_parts() {
+        let settings = parse(json!({"hedging": {"minDelayMs": 50, "maxShare": 0.25}}));
+        assert_eq!(
+            settings.hedging,
+            Hedging {
+                enabled: true,
+                min_delay_ms: 50,
+                max_share: 0.25,
+                min_daily_quota: 500,
+            }
+        );
     }
 
     #[test]

@@ -13,17 +13,19 @@ use tokio::time::Instant;
 use crate::engine::config::Settings;
 use crate::engine::error::ApiError;
 use crate::engine::health::scoring::ttft_budget;
+use crate::engine::credentials::KeyChoice;
 use crate::engine::health::{
-    AttemptReport, AttemptResult, HealthBook, RateLimitInfo, SampleSource,
+    AttemptReport, AttemptResult, HealthBook, NextFree, RateLimitInfo, SampleSource,
 };
 use crate::engine::providers::headers::header_pair;
 use crate::engine::providers::ModelRow;
-use crate::engine::requestlog::{AttemptLog, LogEntry, RequestLog};
+use crate::engine::requestlog::{AttemptLog, HedgeLog, LogEntry, LoserCost, RequestLog};
 use crate::engine::routing::Candidate;
 use crate::engine::state::AppState;
 use crate::engine::upstream::failure::{is_context_overflow, FailedAttempts};
 use crate::engine::upstream::{self, Call, Failure, FailureKind, Reply};
 
+use super::hedge;
 use super::policy::{self, Step, Verdict, Walk};
 use super::request::ChatRequest;
 use super::rescue::Rescue;
@@ -51,6 +53,8 @@ pub struct Trace {
     pub stream: bool,
     pub messages: Option<Vec<String>>,
     pub attempts: Vec<AttemptLog>,
+    /// The request's hedge, when it had one.
+    pub hedge: Option<HedgeLog>,
 }
 
 /// How a request ended, for its log entry.
@@ -72,6 +76,7 @@ impl Trace {
             stream,
             messages,
             attempts: Vec::new(),
+            hedge: None,
         }
     }
 
@@ -91,6 +96,7 @@ impl Trace {
             error: ending.error,
             attempts: self.attempts,
             messages: self.messages,
+            hedge: self.hedge,
         }
     }
 }
@@ -187,6 +193,8 @@ pub(super) fn attempt_log(
         ms: started.elapsed().as_millis() as u64,
         error,
         continuation: None,
+        hedge: None,
+        skipped: None,
     }
 }
 
@@ -199,7 +207,8 @@ fn reply_status(reply: &Reply) -> StatusCode {
 }
 
 /// Walks the candidates as `policy` says; returns the index of the candidate that answered,
-/// its reply and when its attempt began.
+/// its reply and when its attempt began. A row at its per-minute limit is passed over (a
+/// `paced` line in the log); one slow attempt per request may be hedged (`hedge::race`).
 async fn try_candidates(
     context: &ForwardContext,
     request: &ChatRequest,
@@ -215,18 +224,34 @@ async fn try_candidates(
     // none answers, the client gets the first overflow's 400 as the provider said it.
     let mut overflows: Vec<policy::Overflow> = Vec::new();
     let mut overflow_reply: Option<(usize, Reply, Instant)> = None;
-    let give_up = |failures, overflow_reply: Option<(usize, Reply, Instant)>| match overflow_reply {
-        Some(reply) => Ok(reply),
-        None => Err(all_failed(failures)),
+    // Candidates a hedge already tried, and when the first paced row frees a slot.
+    let mut tried = vec![false; candidates.len()];
+    let mut hedged = false;
+    let mut paced_until: Option<Instant> = None;
+    let give_up = |failures, overflow_reply: Option<(usize, Reply, Instant)>, paced_until| {
+        match overflow_reply {
+            Some(reply) => Ok(reply),
+            None => Err(all_failed(failures, paced_until)),
+        }
     };
     for (index, candidate) in candidates.iter().enumerate() {
         let row = &candidate.row;
-        if !policy::fits_after_overflow(&overflows, &row.group, row.context) {
+        if tried[index] || !policy::fits_after_overflow(&overflows, &row.group, row.context) {
             continue;
         }
+        // Paced before the breaker is asked, so a paced row keeps its trial for later.
+        let mut slot = match take_slot(context, row, Instant::now()) {
+            Ok(key) => Some(key),
+            Err(NextFree(free)) => {
+                trace.attempts.push(paced_log(row, free));
+                paced_until = Some(paced_until.map_or(free, |until: Instant| until.min(free)));
+                continue;
+            }
+        };
         if !health.admit(row, Instant::now()) {
             continue;
         }
+        tried[index] = true;
         if row.context.is_none() {
             overflows.iter_mut().for_each(|o| o.tried_unknown = true);
         }
@@ -238,12 +263,63 @@ async fn try_candidates(
         let mut retried_same_row = false;
         loop {
             if !policy::may_attempt(attempts, max_attempts, Instant::now(), deadline) {
-                return give_up(failures, overflow_reply);
+                return give_up(failures, overflow_reply, paced_until);
             }
+            let key = match slot.take() {
+                Some(key) => key,
+                None => match take_slot(context, row, Instant::now()) {
+                    Ok(key) => key,
+                    Err(NextFree(free)) => {
+                        trace.attempts.push(paced_log(row, free));
+                        break;
+                    }
+                },
+            };
             attempts += 1;
             let started = Instant::now();
             let last_candidate = index + 1 == candidates.len();
-            let reply = send(context, request, candidate, deadline, last_candidate).await;
+            let reply = if hedged || !context.settings.hedging.enabled || last_candidate {
+                send(context, request, candidate, deadline, last_candidate, key).await
+            } else {
+                let raced = hedge::race(
+                    context,
+                    request,
+                    candidates,
+                    index,
+                    &tried,
+                    key,
+                    deadline,
+                    last_candidate,
+                )
+                .await;
+                match raced {
+                    hedge::Raced::Alone(reply) => reply,
+                    hedge::Raced::HedgeWon {
+                        primary,
+                        hedge,
+                        reply,
+                    } => {
+                        let winner = &candidates[hedge.index].row;
+                        log_hedge_won(context, trace, row, started, primary, hedge, winner, &reply);
+                        return Ok((hedge.index, reply, hedge.started));
+                    }
+                    hedge::Raced::PrimaryStands {
+                        primary,
+                        hedge,
+                        hedge_failure,
+                    } => {
+                        hedged = true;
+                        tried[hedge.index] = true;
+                        attempts += 1;
+                        let other = &candidates[hedge.index].row;
+                        log_hedge_lost(context, trace, row, other, hedge, hedge_failure.as_ref());
+                        if let Some(failure) = hedge_failure {
+                            failures.push(other.row_id(), failure);
+                        }
+                        primary
+                    }
+                }
+            };
             let verdict = match &reply {
                 Ok(Reply::Refused { body, .. }) if is_context_overflow(body) => {
                     Verdict::ContextOverflow
@@ -319,16 +395,161 @@ async fn try_candidates(
             }
         }
     }
-    give_up(failures, overflow_reply)
+    give_up(failures, overflow_reply, paced_until)
 }
 
-/// One attempt with this candidate's time budget, recorded in health when it failed.
-async fn send(
+/// The key for the next request to `row`'s provider, once its per-minute window has room;
+/// the request is counted in the window and in the provider's hour (`HedgeLedger`).
+pub(super) fn take_slot(
+    context: &ForwardContext,
+    row: &ModelRow,
+    now: Instant,
+) -> Result<Option<KeyChoice>, NextFree> {
+    let state = &context.state;
+    let key = state
+        .credentials
+        .key_for(&context.settings, &row.provider.key, now);
+    let key_id = key.as_ref().map_or(0, |choice| choice.index);
+    state.pacer.try_take(&row.provider, key_id, now)?;
+    state.hedges.record_request(&row.provider.key, now);
+    Ok(key)
+}
+
+/// The log line of a row passed over because its key is at its per-minute limit.
+pub(super) fn paced_log(row: &ModelRow, free: Instant) -> AttemptLog {
+    let wait = free.saturating_duration_since(Instant::now());
+    let mut log = attempt_log(
+        row,
+        None,
+        Instant::now(),
+        Some(format!(
+            "paced: at its per-minute limit, a request may go in {} s",
+            wait.as_secs_f64().ceil() as u64
+        )),
+    );
+    log.skipped = Some("paced".into());
+    log
+}
+
+fn hedge_attempt_log(
+    row: &ModelRow,
+    role: &str,
+    status: Option<u16>,
+    started: Instant,
+    error: Option<String>,
+) -> AttemptLog {
+    let mut log = attempt_log(row, status, started, error);
+    log.hedge = Some(role.to_string());
+    log
+}
+
+/// Logs and counts a race the hedge won: the primary was dropped (or had failed).
+#[allow(clippy::too_many_arguments)] // one race's parts, as the executor holds them
+fn log_hedge_won(
+    context: &ForwardContext,
+    trace: &mut Trace,
+    primary_row: &ModelRow,
+    primary_started: Instant,
+    primary: Option<Failure>,
+    hedge: hedge::Hedge,
+    winner: &ModelRow,
+    reply: &Reply,
+) {
+    let ledger = &context.state.hedges;
+    ledger.record_win(&winner.provider.key);
+    let primary_ms = primary_started.elapsed().as_millis() as u64;
+    let (status, error, loser) = match &primary {
+        Some(failure) => (
+            failure.status(),
+            Some(failure.message.clone()),
+            None,
+        ),
+        None => {
+            ledger.record_cancelled(&primary_row.provider.key);
+            (
+                None,
+                Some("cancelled: the hedge answered first".to_string()),
+                Some(primary_row),
+            )
+        }
+    };
+    trace.attempts.push(hedge_attempt_log(
+        primary_row,
+        "primary",
+        status,
+        primary_started,
+        error,
+    ));
+    trace.attempts.push(hedge_attempt_log(
+        winner,
+        "hedge",
+        Some(reply_status(reply).as_u16()),
+        hedge.started,
+        None,
+    ));
+    trace.hedge = Some(HedgeLog {
+        after_ms: hedge.after.as_millis() as u64,
+        primary: primary_row.row_id(),
+        hedge: winner.row_id(),
+        winner: "hedge".into(),
+        loser_cost: loser.map(|row| LoserCost {
+            provider: row.provider.key.clone(),
+            requests: 1,
+            ms: primary_ms,
+        }),
+    });
+}
+
+/// Logs and counts a race the hedge did not win: it was dropped when the primary answered,
+/// or it failed.
+fn log_hedge_lost(
+    context: &ForwardContext,
+    trace: &mut Trace,
+    primary_row: &ModelRow,
+    hedge_row: &ModelRow,
+    hedge: hedge::Hedge,
+    failure: Option<&Failure>,
+) {
+    let hedge_ms = hedge.started.elapsed().as_millis() as u64;
+    let (status, error) = match failure {
+        Some(failure) => (failure.status(), Some(failure.message.clone())),
+        None => {
+            context
+                .state
+                .hedges
+                .record_cancelled(&hedge_row.provider.key);
+            (None, Some("cancelled: the primary answered first".into()))
+        }
+    };
+    trace.attempts.push(hedge_attempt_log(
+        hedge_row,
+        "hedge",
+        status,
+        hedge.started,
+        error,
+    ));
+    trace.hedge = Some(HedgeLog {
+        after_ms: hedge.after.as_millis() as u64,
+        primary: primary_row.row_id(),
+        hedge: hedge_row.row_id(),
+        winner: "primary".into(),
+        loser_cost: failure.is_none().then(|| LoserCost {
+            provider: hedge_row.provider.key.clone(),
+            requests: 1,
+            ms: hedge_ms,
+        }),
+    });
+}
+
+/// One attempt with this candidate's time budget and the key its pacing slot was taken for,
+/// recorded in health when it failed; a per-minute limit the answer states is learned.
+pub(super) async fn send(
     context: &ForwardContext,
     request: &ChatRequest,
     candidate: &Candidate,
     deadline: Instant,
     last_candidate: bool,
+    key: Option<KeyChoice>,
 ) -> Result<Reply, Failure> {
     let row = &candidate.row;
     let timeouts = context.settings.timeouts;
@@ -343,9 +564,6 @@ async fn send(
     };
     let left = deadline.saturating_duration_since(Instant::now());
     let state = &context.state;
-    let key = state
-        .credentials
-        .key_for(&context.settings, &row.provider.key, Instant::now());
     tracing::debug!(target: "modelrelay::route", row = %row.row_id(), budget_ms = budget.min(left).as_millis() as u64, "forwarding");
     let reply = upstream::send(Call {
         http: &state.http,
@@ -359,6 +577,15 @@ async fn send(
         idle: timeouts.idle(),
     })
     .await;
+    let key_id = key.as_ref().map_or(0, |choice| choice.index);
+    let rate = match &reply {
+        Ok(Reply::Stream { rate, .. } | Reply::Whole { rate, .. }) => Some(rate),
+        Ok(Reply::Refused { .. }) => None,
+        Err(failure) => failure.rate.as_ref(),
+    };
+    if let Some(rate) = rate {
+        state.pacer.learn(&row.provider.key, key_id, rate);
+    }
     if let Err(failure) = &reply {
         record_failure(context, row, failure);
         if let (true, Some(choice)) = (failure.is_rate_limit(), &key) {
@@ -675,7 +902,20 @@ fn record_stream_end(
 }
 
 /// The error for a request whose every candidate failed, with each attempt's failure.
-fn all_failed(failures: FailedAttempts) -> ApiError {
+fn all_failed(failures: FailedAttempts, paced_until: Option<Instant>) -> ApiError {
+    if let (true, Some(free)) = (failures.is_empty(), paced_until) {
+        let seconds = free
+            .saturating_duration_since(Instant::now())
+            .as_secs_f64()
+            .ceil()
+            .max(1.0) as u64;
+        return ApiError::RateLimited {
+            message: format!(
+                "every candidate is at its provider's per-minute limit; retry in {seconds} s"
+            ),
+            retry_after_secs: seconds,
+        };
+    }
     if failures.is_empty() {
         return ApiError::NoProviderAvailable(
             "every candidate was skipped because it is failing or busy; try again in a few seconds"

@@ -129,6 +129,8 @@ fn condition_of(rows: &Rows, pools: &Pools, row: &ModelRow, now: Instant) -> Row
     RowCondition {
         ttft_ms: health.stats.ttft_ewma,
         ttft_p95_ms: health.stats.ttft_p95(),
+        ttft_p90_ms: health.stats.ttft_p90(),
+        total_p90_ms: health.stats.total_p90(),
         tokens_per_second: health.stats.tokens_per_second_ewma,
         error_rate: health.stats.error_ewma,
         headroom: health.headroom(now),

@@ -51,6 +51,10 @@ pub struct RowStats {
     /// The 95th percentile of `samples`' successful TTFTs, kept current by `record` so that
     /// planning reads it without sorting.
     ttft_p95: Option<f64>,
+    /// The 90th percentiles of successful TTFTs and of whole answers' times: how long a
+    /// request waits before it is hedged (`forward::hedge`).
+    ttft_p90: Option<f64>,
+    total_p90: Option<f64>,
 }
 
 /// Whether a sample is one of those the TTFT p95 is taken over.
@@ -103,7 +107,9 @@ impl RowStats {
         }
         self.samples.push_back(sample);
         if ttfts_changed {
-            self.ttft_p95 = self.compute_ttft_p95();
+            self.ttft_p95 = self.percentile(0.95, |s| s.ttft_ms);
+            self.ttft_p90 = self.percentile(0.90, |s| s.ttft_ms);
+            self.total_p90 = self.percentile(0.90, |s| s.total_ms);
         }
     }
 
@@ -116,18 +122,29 @@ impl RowStats {
         self.ttft_p95
     }
 
-    fn compute_ttft_p95(&self) -> Option<f64> {
+    /// The 90th percentile of recent successful TTFTs.
+    pub fn ttft_p90(&self) -> Option<f64> {
+        self.ttft_p90
+    }
+
+    /// The 90th percentile of recent successful answers' whole times.
+    pub fn total_p90(&self) -> Option<f64> {
+        self.total_p90
+    }
+
+    /// The `p` quantile (nearest rank) of one measure over recent successful samples.
+    fn percentile(&self, p: f64, measure: impl Fn(&Sample) -> Option<f64>) -> Option<f64> {
         let mut values: Vec<f64> = self
             .samples
             .iter()
             .filter(|s| s.outcome == SampleOutcome::Success)
-            .filter_map(|s| s.ttft_ms)
+            .filter_map(measure)
             .collect();
         if values.is_empty() {
             return None;
         }
         values.sort_by(f64::total_cmp);
-        let index = ((values.len() as f64) * 0.95).ceil() as usize;
+        let index = ((values.len() as f64) * p).ceil() as usize;
         values
             .get(index.saturating_sub(1).min(values.len() - 1))
             .copied()
@@ -221,6 +238,8 @@ mod tests {
             Some(97.0),
             "the 38th of the last 40 values, 60..=99"
         );
+        assert_eq!(stats.ttft_p90(), Some(95.0), "the 36th of 60..=99");
+        assert_eq!(stats.total_p90(), Some(1095.0));
         let limited = Sample {
             outcome: SampleOutcome::RateLimited,
             ..ok(now, 1.0)
