@@ -364,3 +364,49 @@ async fn a_burst_at_a_catalog_limited_provider_is_paced_and_draws_no_429() {
         .clone();
     assert_eq!(row["rateLimit"]["pacedPerMinute"], 30, "{row:#}");
 }
+
+#[tokio::test]
+async fn hedging_settings_are_checked_saved_and_applied_to_the_next_request() {
+    let a = FakeUpstream::start().await;
+    a.on(MODEL, Script::text("slow").first_byte_delay(NEVER));
+    let b = FakeUpstream::start().await;
+    b.on(MODEL, Script::text("quick"));
+    let mut config = config(&a, &b, 1.0);
+    config.as_object_mut().unwrap().remove("hedging");
+    let router = start_router(config).await;
+    let settings = router.get_json("/api/settings").await;
+    assert_eq!(
+        settings["hedging"],
+        json!({"enabled": true, "minDelayMs": 1000, "maxShare": 0.1, "minDailyQuota": 500})
+    );
+
+    for wrong in [
+        json!({"hedging": {"maxShare": 2}}),
+        json!({"hedging": {"minDelayMs": -5}}),
+        json!({"hedging": {"enabled": "yes"}}),
+        json!({"hedging": {"sometimes": true}}),
+        json!({"hedging": true}),
+    ] {
+        let response = router.post_json("/api/settings", &wrong).await;
+        assert_eq!(response.status(), 400, "{wrong}");
+        let body: Value = response.json().await.unwrap();
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains("`hedging`"),
+            "{body}"
+        );
+    }
+    let response = router
+        .post_json(
+            "/api/settings",
+            &json!({"hedging": {"minDelayMs": 20, "maxShare": 1}}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let saved: Value =
+        serde_json::from_slice(&std::fs::read(router.config_path()).unwrap()).unwrap();
+    assert_eq!(saved["hedging"]["minDelayMs"], 20);
+    assert_eq!(saved["hedging"]["maxShare"], 1);
+
+    let response = router.chat(user_message("auto-fastest", true)).await;
+    assert_eq!(streamed_text(&sse_events(response).await), "quick");
+}

@@ -239,8 +239,13 @@ async fn try_candidates(
         if tried[index] || !policy::fits_after_overflow(&overflows, &row.group, row.context) {
             continue;
         }
-        // Paced before the breaker is asked, so a paced row keeps its trial for later.
-        let mut slot = match take_slot(context, row, Instant::now()) {
+        // A cooling row (`admit` would refuse it) takes no pacing slot; the slot is taken
+        // before the breaker is asked, so a paced row keeps its trial for a later request.
+        let now = Instant::now();
+        if health.condition(row, now).cooling(now).is_some() {
+            continue;
+        }
+        let mut slot = match take_slot(context, row, now) {
             Ok(key) => Some(key),
             Err(NextFree(free)) => {
                 trace.attempts.push(paced_log(row, free));
@@ -466,6 +471,11 @@ fn log_hedge_won(
         ),
         None => {
             ledger.record_cancelled(&primary_row.provider.key);
+            context.state.health.record_overtaken(
+                primary_row,
+                primary_started.elapsed(),
+                Instant::now(),
+            );
             (
                 None,
                 Some("cancelled: the hedge answered first".to_string()),

@@ -290,6 +290,26 @@ impl HealthBook {
         }
     }
 
+    /// A request to `row` was dropped after `waited` because a hedge answered first: the row
+    /// was at least that slow this time. Its time to first token counts as `waited` (a lower
+    /// bound), so a row that is overtaken moves down the ranking as a slow answer would move
+    /// it; its breaker and error rate are untouched (it did not fail).
+    pub fn record_overtaken(&self, row: &ModelRow, waited: Duration, now: Instant) {
+        let mut rows = self.lock_rows();
+        let health = row_health_mut(&mut rows, row);
+        health.stats.record(Sample {
+            at: now,
+            source: SampleSource::Traffic,
+            outcome: SampleOutcome::Success,
+            ttft_ms: Some(waited.as_secs_f64() * 1000.0),
+            total_ms: None,
+            tokens: None,
+            status: None,
+        });
+        drop(rows);
+        self.changes.send_modify(|version| *version += 1);
+    }
+
     pub fn view(&self, row: &ModelRow, now: Instant) -> RowHealthView {
         let condition = self.condition(row, now);
         let rows = self.lock_rows();
@@ -486,6 +506,28 @@ mod tests {
             None,
             "the window reset"
         );
+    }
+
+    #[test]
+    fn an_overtaken_request_counts_as_a_slow_first_token_not_a_failure() {
+        let book = HealthBook::default();
+        let row = row("x", false);
+        let now = Instant::now();
+        let quick = AttemptReport {
+            source: SampleSource::Traffic,
+            outcome: AttemptResult::Success {
+                ttft: Duration::from_millis(100),
+                total: Duration::from_millis(300),
+                tokens: Some(20),
+            },
+            rate: None,
+        };
+        book.record(&row, quick, now);
+        book.record_overtaken(&row, Duration::from_millis(1100), now);
+        let condition = book.condition(&row, now);
+        assert_eq!(condition.ttft_ms, Some(100.0 + 0.35 * 1000.0));
+        assert_eq!(condition.error_rate, 0.0);
+        assert_eq!(condition.admission, Admission::Yes);
     }
 
     #[test]
