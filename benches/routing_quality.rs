@@ -1105,7 +1105,7 @@ impl<'w> Sim<'w> {
                 if !cooling && self.pace(row) && self.book.admit(&self.world.rows[row], now) {
                     break Some(row);
                 }
-                flight.next += 1;
+                self.flights[request].next += 1;
             },
             Policy::RoundRobin => {
                 let flight = &self.flights[request];
@@ -2238,16 +2238,23 @@ mod tail_phases {
         outcome.answered = ttfts.len();
         ttfts.sort_by(f64::total_cmp);
         outcome.ttfts_ms = ttfts;
-        outcome.upstream_429s = fakes.iter().map(|f| f.rejected.load(Ordering::SeqCst)).sum();
-        outcome.upstream_requests = fakes.iter().map(|f| f.requests.load(Ordering::SeqCst)).sum();
+        outcome.upstream_429s = fakes
+            .iter()
+            .map(|f| f.rejected.load(Ordering::SeqCst))
+            .sum();
+        outcome.upstream_requests = fakes
+            .iter()
+            .map(|f| f.requests.load(Ordering::SeqCst))
+            .sum();
         if let Some(spend) = models["hedgeSpend"].as_object() {
             for provider in spend.values() {
                 let sent = provider["sent"].as_u64().unwrap_or(0);
                 let hour = provider["hourRequests"].as_u64().unwrap_or(0);
                 outcome.hedges += sent;
                 if hour > 0 {
-                    outcome.largest_provider_share =
-                        outcome.largest_provider_share.max(sent as f64 / hour as f64);
+                    outcome.largest_provider_share = outcome
+                        .largest_provider_share
+                        .max(sent as f64 / hour as f64);
                 }
             }
         }
@@ -2281,21 +2288,53 @@ mod tail_phases {
         let runtime = tokio::runtime::Runtime::new().unwrap();
         let (heavy, paced) = runtime.block_on(async {
             let heavy_specs = [
-                RunSpec { name: "row A alone", rows: vec![(11, false)], hedging: true },
-                RunSpec { name: "row B alone", rows: vec![(22, false)], hedging: true },
-                RunSpec { name: "modelrelay, hedging off", rows: vec![(11, false), (22, false)], hedging: false },
-                RunSpec { name: "modelrelay, hedging on", rows: vec![(11, false), (22, false)], hedging: true },
+                RunSpec {
+                    name: "row A alone",
+                    rows: vec![(11, false)],
+                    hedging: true,
+                },
+                RunSpec {
+                    name: "row B alone",
+                    rows: vec![(22, false)],
+                    hedging: true,
+                },
+                RunSpec {
+                    name: "modelrelay, hedging off",
+                    rows: vec![(11, false), (22, false)],
+                    hedging: false,
+                },
+                RunSpec {
+                    name: "modelrelay, hedging on",
+                    rows: vec![(11, false), (22, false)],
+                    hedging: true,
+                },
             ];
             let paced_specs = [
-                RunSpec { name: "unlimited row alone", rows: vec![(33, false)], hedging: true },
-                RunSpec { name: "modelrelay", rows: vec![(44, true), (33, false)], hedging: true },
+                RunSpec {
+                    name: "unlimited row alone",
+                    rows: vec![(33, false)],
+                    hedging: true,
+                },
+                RunSpec {
+                    name: "modelrelay",
+                    rows: vec![(44, true), (33, false)],
+                    hedging: true,
+                },
             ];
             let heavy = futures_util::future::join_all(heavy_specs.iter().map(|s| run(s, false)));
             let paced = futures_util::future::join_all(paced_specs.iter().map(|s| run(s, true)));
             let (heavy, paced) = tokio::join!(heavy, paced);
             (
-                heavy_specs.into_iter().map(|s| s.name).zip(heavy).collect::<Vec<_>>(),
-                paced_specs.into_iter().map(|s| s.name).zip(paced).collect::<Vec<_>>(),
+                heavy_specs
+                    .into_iter()
+                    .map(|s| s.name)
+                    .zip(heavy)
+                    .collect::<Vec<_>>(),
+                paced_specs
+                    .into_iter()
+                    .map(|s| s.name)
+                    .zip(paced)
+                    .collect::<Vec<_>>(),
             )
         });
         let header = "| run | success | median TTFT ms | vs oracle | p95 TTFT ms | vs oracle | 429s drawn | hedges sent |\n|---|---|---|---|---|---|---|---|";

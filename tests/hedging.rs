@@ -127,8 +127,8 @@ async fn a_whole_answer_is_hedged_too_and_a_primary_that_answers_first_drops_the
         .unwrap();
     assert_eq!(first["choices"][0]["message"]["content"], "hedge answer");
 
-    // The primary's 200 ms wait is longer than the 20 ms floor: unless its p90 (now unknown,
-    // the first try was dropped) says otherwise, the hedge goes out first.
+    // `a` stays first (priority 0); its only sample is the short wait before it was dropped,
+    // so the hedge goes out well before its 200 ms answer.
     let second = router.chat(user_message("auto-fastest", false)).await;
     assert_eq!(second.status(), 200);
     let second: Value = second.json().await.unwrap();
@@ -152,7 +152,10 @@ async fn a_whole_answer_is_hedged_too_and_a_primary_that_answers_first_drops_the
 #[tokio::test]
 async fn no_hedge_goes_to_a_row_whose_provider_reports_little_quota_left() {
     let a = FakeUpstream::start().await;
-    a.on(MODEL, Script::text("slow but sure").first_byte_delay(ms(300)));
+    a.on(
+        MODEL,
+        Script::text("slow but sure").first_byte_delay(ms(300)),
+    );
     let b = FakeUpstream::start().await;
     b.on(
         MODEL,
@@ -176,7 +179,10 @@ async fn no_hedge_goes_to_a_row_whose_provider_reports_little_quota_left() {
 #[tokio::test]
 async fn a_providers_hedge_budget_once_spent_stops_further_hedges() {
     let a = FakeUpstream::start().await;
-    a.on(MODEL, Script::text("slow but sure").first_byte_delay(ms(300)));
+    a.on(
+        MODEL,
+        Script::text("slow but sure").first_byte_delay(ms(300)),
+    );
     let b = FakeUpstream::start().await;
     b.on(MODEL, Script::text("b"));
     // Hedges may be half of `b`'s requests: one direct request allows one hedge.
@@ -186,7 +192,11 @@ async fn a_providers_hedge_budget_once_spent_stops_further_hedges() {
 
     let hedged = router.chat(user_message("auto-fastest", true)).await;
     assert_eq!(streamed_text(&sse_events(hedged).await), "b");
-    assert_eq!(b.chat_requests().len(), 2, "the first slow request was hedged");
+    assert_eq!(
+        b.chat_requests().len(),
+        2,
+        "the first slow request was hedged"
+    );
 
     let unhedged = router.chat(user_message("auto-fastest", true)).await;
     assert_eq!(
@@ -203,7 +213,10 @@ async fn a_providers_hedge_budget_once_spent_stops_further_hedges() {
 #[tokio::test]
 async fn hedging_turned_off_sends_nothing_to_the_second_row() {
     let a = FakeUpstream::start().await;
-    a.on(MODEL, Script::text("slow but sure").first_byte_delay(ms(200)));
+    a.on(
+        MODEL,
+        Script::text("slow but sure").first_byte_delay(ms(200)),
+    );
     let b = FakeUpstream::start().await;
     b.on(MODEL, Script::text("b"));
     let mut config = config(&a, &b, 1.0);
@@ -240,8 +253,13 @@ async fn hedged_streams_through_messages_and_responses_deliver_one_answer() {
     assert!(!text.contains("slow"), "{text}");
 
     let responses = json!({"model": "gpt-5-codex", "stream": true, "input": "hi"});
-    let (text, completed) =
-        translated(&router, "/v1/responses", responses, "event: response.completed").await;
+    let (text, completed) = translated(
+        &router,
+        "/v1/responses",
+        responses,
+        "event: response.completed",
+    )
+    .await;
     assert_eq!(completed, 1, "{text}");
     assert_eq!(text.matches("event: response.created").count(), 1, "{text}");
     assert!(text.contains("quick"), "{text}");
@@ -304,7 +322,11 @@ async fn a_row_paced_to_the_limit_its_headers_state_never_draws_a_429() {
         texts.push(streamed_text(&sse_events(response).await));
     }
     assert_eq!(texts.iter().filter(|t| *t == "a").count(), 3, "{texts:?}");
-    assert_eq!(a.chat_requests().len(), 3, "no fourth request in the minute");
+    assert_eq!(
+        a.chat_requests().len(),
+        3,
+        "no fourth request in the minute"
+    );
     let entries = log_entries(&router, 8).await;
     assert!(!statuses(&entries).contains(&429), "{entries:#?}");
     let paced = entries[0]["attempts"][0].clone();
@@ -350,7 +372,11 @@ async fn a_burst_at_a_catalog_limited_provider_is_paced_and_draws_no_429() {
     let burst = (0..45).map(|_| router.chat(user_message(MODEL, false)));
     let responses = futures_util::future::join_all(burst).await;
     assert!(responses.iter().all(|r| r.status() == 200));
-    assert_eq!(groq.chat_requests().len(), 30, "paced to the catalog's 30 a minute");
+    assert_eq!(
+        groq.chat_requests().len(),
+        30,
+        "paced to the catalog's 30 a minute"
+    );
     assert_eq!(b.chat_requests().len(), 15, "the rest went to the next row");
     let entries = log_entries(&router, 45).await;
     assert!(!statuses(&entries).contains(&429), "{entries:#?}");
@@ -391,7 +417,10 @@ async fn hedging_settings_are_checked_saved_and_applied_to_the_next_request() {
         assert_eq!(response.status(), 400, "{wrong}");
         let body: Value = response.json().await.unwrap();
         assert!(
-            body["error"]["message"].as_str().unwrap().contains("`hedging`"),
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("`hedging`"),
             "{body}"
         );
     }

@@ -168,7 +168,14 @@ async fn the_page_pins_bans_and_adds_endpoints_that_change_routing() {
         .collect();
     assert_eq!(
         steps,
-        ["load", "pin", "unpin", "ban", "add-endpoint", "hedging-settings"],
+        [
+            "load",
+            "pin",
+            "unpin",
+            "ban",
+            "add-endpoint",
+            "hedging-settings"
+        ],
         "{summary:#}"
     );
     let step = |name: &str| {

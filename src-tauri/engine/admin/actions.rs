@@ -698,7 +698,9 @@ fn valid_hedging(value: &Value) -> bool {
     parts.iter().all(|(part, value)| match part.as_str() {
         "enabled" => value.is_boolean(),
         "minDelayMs" => value.as_u64().is_some_and(|ms| ms <= 600_000),
-        "maxShare" => value.as_f64().is_some_and(|share| (0.0..=1.0).contains(&share)),
+        "maxShare" => value
+            .as_f64()
+            .is_some_and(|share| (0.0..=1.0).contains(&share)),
         "minDailyQuota" => value.as_u64().is_some_and(|n| n <= u64::from(u32::MAX)),
         _ => false,
     })

@@ -11,9 +11,9 @@ use http::{HeaderName, HeaderValue, StatusCode};
 use tokio::time::Instant;
 
 use crate::engine::config::Settings;
+use crate::engine::credentials::KeyChoice;
 use crate::engine::error::ApiError;
 use crate::engine::health::scoring::ttft_budget;
-use crate::engine::credentials::KeyChoice;
 use crate::engine::health::{
     AttemptReport, AttemptResult, HealthBook, NextFree, RateLimitInfo, SampleSource,
 };
@@ -464,11 +464,7 @@ fn log_hedge_won(
     ledger.record_win(&winner.provider.key);
     let primary_ms = primary_started.elapsed().as_millis() as u64;
     let (status, error, loser) = match &primary {
-        Some(failure) => (
-            failure.status(),
-            Some(failure.message.clone()),
-            None,
-        ),
+        Some(failure) => (failure.status(), Some(failure.message.clone()), None),
         None => {
             ledger.record_cancelled(&primary_row.provider.key);
             context.state.health.record_overtaken(

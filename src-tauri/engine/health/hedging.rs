@@ -30,7 +30,9 @@ pub fn hedge_delay(condition: &RowCondition, stream: bool, min_delay: Duration) 
         condition.total_p90_ms
     };
     p90.filter(|ms| ms.is_finite() && *ms > 0.0)
-        .map_or(min_delay, |ms| Duration::from_secs_f64(ms / 1000.0).max(min_delay))
+        .map_or(min_delay, |ms| {
+            Duration::from_secs_f64(ms / 1000.0).max(min_delay)
+        })
 }
 
 /// Why a candidate may not take a hedge.
@@ -75,9 +77,7 @@ pub fn hedge_refusal(
     if provider_rpd.is_some_and(|rpd| rpd < settings.min_daily_quota) {
         return Some(HedgeRefusal::SmallDailyQuota);
     }
-    if condition.cooling(now).is_some()
-        || condition.admission != super::breaker::Admission::Yes
-    {
+    if condition.cooling(now).is_some() || condition.admission != super::breaker::Admission::Yes {
         return Some(HedgeRefusal::Unavailable);
     }
     if condition.headroom.is_some_and(|h| h <= MIN_HEADROOM) {
@@ -155,7 +155,11 @@ impl HedgeLedger {
 
     /// A hedge to `provider` answered first.
     pub fn record_win(&self, provider: &str) {
-        self.lock().entry(provider.to_string()).or_default().spend.won += 1;
+        self.lock()
+            .entry(provider.to_string())
+            .or_default()
+            .spend
+            .won += 1;
     }
 
     /// A request to `provider` was dropped because the other attempt answered first.
@@ -219,33 +223,59 @@ mod tests {
         };
         let table = [
             (condition(Some(100.0), None), true, floor),
-            (condition(Some(2500.0), None), true, Duration::from_millis(2500)),
+            (
+                condition(Some(2500.0), None),
+                true,
+                Duration::from_millis(2500),
+            ),
             (condition(None, None), true, floor),
-            (condition(Some(100.0), Some(4000.0)), false, Duration::from_millis(4000)),
+            (
+                condition(Some(100.0), Some(4000.0)),
+                false,
+                Duration::from_millis(4000),
+            ),
             (condition(Some(100.0), None), false, floor),
             (condition(Some(f64::NAN), None), true, floor),
         ];
         for (condition, stream, expected) in table {
-            assert_eq!(hedge_delay(&condition, stream, floor), expected, "{condition:?}");
+            assert_eq!(
+                hedge_delay(&condition, stream, floor),
+                expected,
+                "{condition:?}"
+            );
         }
     }
 
     #[test]
     fn hedges_stay_within_a_tenth_of_the_providers_hour() {
         let table = [
-            (hour(0, 0), false, "no traffic yet: a hedge would be all of it"),
+            (
+                hour(0, 0),
+                false,
+                "no traffic yet: a hedge would be all of it",
+            ),
             (hour(9, 0), true, "the tenth request may be a hedge"),
             (hour(8, 0), false, ""),
             (hour(19, 1), true, ""),
             (hour(18, 1), false, ""),
             (hour(109, 10), true, ""),
-            (hour(100, 10), false, "an eleventh hedge in 101 requests is too many"),
+            (
+                hour(100, 10),
+                false,
+                "an eleventh hedge in 101 requests is too many",
+            ),
         ];
         for (counts, allowed, why) in table {
             assert_eq!(within_budget(counts, 0.1), allowed, "{counts:?} {why}");
         }
-        assert!(within_budget(hour(0, 0), 1.0), "a share of 1 allows anything");
-        assert!(!within_budget(hour(1000, 0), 0.0), "a share of 0 allows nothing");
+        assert!(
+            within_budget(hour(0, 0), 1.0),
+            "a share of 1 allows anything"
+        );
+        assert!(
+            !within_budget(hour(1000, 0), 0.0),
+            "a share of 0 allows nothing"
+        );
     }
 
     #[test]
@@ -281,12 +311,42 @@ mod tests {
             (settings(), None, &fine, busy, None),
             (settings(), Some(14_400), &roomy, busy, None),
             (off, None, &fine, busy, Some(HedgeRefusal::Disabled)),
-            (settings(), Some(50), &fine, busy, Some(HedgeRefusal::SmallDailyQuota)),
+            (
+                settings(),
+                Some(50),
+                &fine,
+                busy,
+                Some(HedgeRefusal::SmallDailyQuota),
+            ),
             (raised.clone(), Some(50), &fine, busy, None),
-            (settings(), None, &cooling, busy, Some(HedgeRefusal::Unavailable)),
-            (settings(), None, &trial, busy, Some(HedgeRefusal::Unavailable)),
-            (settings(), None, &spent, busy, Some(HedgeRefusal::NoHeadroom)),
-            (settings(), None, &fine, hour(100, 11), Some(HedgeRefusal::OverBudget)),
+            (
+                settings(),
+                None,
+                &cooling,
+                busy,
+                Some(HedgeRefusal::Unavailable),
+            ),
+            (
+                settings(),
+                None,
+                &trial,
+                busy,
+                Some(HedgeRefusal::Unavailable),
+            ),
+            (
+                settings(),
+                None,
+                &spent,
+                busy,
+                Some(HedgeRefusal::NoHeadroom),
+            ),
+            (
+                settings(),
+                None,
+                &fine,
+                hour(100, 11),
+                Some(HedgeRefusal::OverBudget),
+            ),
         ];
         for (hedging, rpd, condition, counts, expected) in table {
             assert_eq!(
@@ -307,7 +367,10 @@ mod tests {
         ledger.record_hedge("a", start + Duration::from_secs(10));
         ledger.record_win("a");
         ledger.record_cancelled("b");
-        assert_eq!(ledger.hour("a", start + Duration::from_secs(11)), hour(10, 1));
+        assert_eq!(
+            ledger.hour("a", start + Duration::from_secs(11)),
+            hour(10, 1)
+        );
         let later = start + BUDGET_WINDOW + Duration::from_secs(5);
         assert_eq!(ledger.hour("a", later), hour(4, 1));
         let spend = ledger.spend("a", later);

@@ -199,7 +199,10 @@ mod tests {
                 .iter()
                 .filter(|&&t| at.duration_since(t) < WINDOW + MARGIN)
                 .count();
-            assert!(in_window <= 10, "{in_window} requests in the window ending {i}");
+            assert!(
+                in_window <= 10,
+                "{in_window} requests in the window ending {i}"
+            );
         }
         assert!(
             taken.len() >= 40,
@@ -217,7 +220,11 @@ mod tests {
             (10, Some(2), Ok(())),
             (20, Some(2), Err(NextFree(start + WINDOW + MARGIN))),
             (61, Some(2), Ok(())),
-            (62, Some(2), Err(NextFree(start + secs(10) + WINDOW + MARGIN))),
+            (
+                62,
+                Some(2),
+                Err(NextFree(start + secs(10) + WINDOW + MARGIN)),
+            ),
             (62, None, Ok(())),
         ];
         for (at, limit, expected) in table {
@@ -237,7 +244,11 @@ mod tests {
         window.record(start + secs(1));
         assert_eq!(window.count(start + secs(6)), 2);
         assert!(window.try_take(Some(2), start + secs(6)).is_err());
-        assert_eq!(window.count(start + secs(62)), 1, "the first left the window");
+        assert_eq!(
+            window.count(start + secs(62)),
+            1,
+            "the first left the window"
+        );
     }
 
     #[test]
