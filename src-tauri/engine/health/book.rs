@@ -291,16 +291,16 @@ impl HealthBook {
     }
 
     /// A request to `row` was dropped after `waited` because a hedge answered first: the row
-    /// was at least that slow this time. Its time to first token counts as `waited` (a lower
-    /// bound), so a row that is overtaken moves down the ranking as a slow answer would move
-    /// it; its breaker and error rate are untouched (it did not fail).
+    /// was at least that slow this time. The wait moves its average time to first token (a
+    /// lower bound), so a row that is overtaken moves down the ranking as a slow answer would
+    /// move it; its percentiles, breaker and error rate are untouched (it did not fail).
     pub fn record_overtaken(&self, row: &ModelRow, waited: Duration, now: Instant) {
         let mut rows = self.lock_rows();
         let health = row_health_mut(&mut rows, row);
         health.stats.record(Sample {
             at: now,
             source: SampleSource::Traffic,
-            outcome: SampleOutcome::Success,
+            outcome: SampleOutcome::Overtaken,
             ttft_ms: Some(waited.as_secs_f64() * 1000.0),
             total_ms: None,
             tokens: None,
@@ -526,8 +526,14 @@ mod tests {
         book.record_overtaken(&row, Duration::from_millis(1100), now);
         let condition = book.condition(&row, now);
         assert_eq!(condition.ttft_ms, Some(100.0 + 0.35 * 1000.0));
+        assert_eq!(
+            condition.ttft_p90_ms,
+            Some(100.0),
+            "the wait is no percentile"
+        );
         assert_eq!(condition.error_rate, 0.0);
         assert_eq!(condition.admission, Admission::Yes);
+        assert_eq!(book.view(&row, now).uptime, Some(1.0));
     }
 
     #[test]

@@ -25,6 +25,9 @@ pub enum SampleOutcome {
     Failure,
     RateLimited,
     Timeout,
+    /// Dropped because a hedge answered first: `ttft_ms` is how long it had waited, a lower
+    /// bound of its real time to first token.
+    Overtaken,
 }
 
 #[derive(Debug, Clone)]
@@ -97,6 +100,13 @@ impl RowStats {
             SampleOutcome::Failure | SampleOutcome::Timeout => {
                 self.error_ewma = ewma(Some(self.error_ewma), 1.0);
             }
+            // The wait moves the average as a slow answer would; it stays out of the
+            // percentiles (a censored value would feed the hedge delay back into itself).
+            SampleOutcome::Overtaken => {
+                if let Some(waited) = sample.ttft_ms {
+                    self.ttft_ewma = Some(ewma(self.ttft_ewma, waited));
+                }
+            }
             SampleOutcome::RateLimited => {}
         }
         let mut ttfts_changed = counts_for_p95(&sample);
@@ -155,7 +165,12 @@ impl RowStats {
         let counted: Vec<_> = self
             .samples
             .iter()
-            .filter(|s| s.outcome != SampleOutcome::RateLimited)
+            .filter(|s| {
+                !matches!(
+                    s.outcome,
+                    SampleOutcome::RateLimited | SampleOutcome::Overtaken
+                )
+            })
             .collect();
         if counted.is_empty() {
             return None;
@@ -240,6 +255,21 @@ mod tests {
         );
         assert_eq!(stats.ttft_p90(), Some(95.0), "the 36th of 60..=99");
         assert_eq!(stats.total_p90(), Some(1095.0));
+        let overtaken = Sample {
+            outcome: SampleOutcome::Overtaken,
+            ..ok(now, 5_000.0)
+        };
+        stats.record(overtaken);
+        assert_eq!(
+            stats.ttft_p95(),
+            Some(98.0),
+            "the 38th of 61..=99 (the oldest left the window): a censored wait is no percentile"
+        );
+        assert!(
+            stats.ttft_ewma.unwrap() > 1_000.0,
+            "but it moves the average"
+        );
+        assert_eq!(stats.uptime(), Some(1.0));
         let limited = Sample {
             outcome: SampleOutcome::RateLimited,
             ..ok(now, 1.0)
