@@ -1292,10 +1292,7 @@ impl<'w> Sim<'w> {
     /// Takes a slot in the row's provider key window, as `executor::take_slot` does.
     fn pace(&mut self, row: usize) -> bool {
         let now = self.instant();
-        let taken = self
-            .pacer
-            .try_take(&self.world.rows[row].provider, 0, now)
-            .is_ok();
+        let taken = self.pacer.try_take(&self.world.rows[row], 0, now).is_ok();
         self.tally.paced += u64::from(!taken);
         taken
     }
@@ -1384,7 +1381,7 @@ impl<'w> Sim<'w> {
                 continue;
             }
             // `prober::probe_row` takes from the same window as traffic.
-            if self.pacer.try_take(provider, 0, now).is_err() {
+            if self.pacer.try_take(&row, 0, now).is_err() {
                 continue;
             }
             if !self.book.admit(&row, now) {
@@ -1445,8 +1442,7 @@ impl<'w> Sim<'w> {
                 .map(|reset| self.now + reset.as_micros() as u64);
         }
         if let Some(rate) = &report.rate {
-            self.pacer
-                .learn(&self.world.rows[row].provider.key, 0, rate);
+            self.pacer.learn(&self.world.rows[row], 0, rate);
         }
         self.book
             .record(&self.world.rows[row], report, self.instant());
@@ -2165,7 +2161,8 @@ mod tail_phases {
         };
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("modelrelay.json");
-        let body = json!({"autoPingEnabled": false, "hedging": hedging, "providers": providers});
+        // Probes on, as shipped: a row nobody has measured yet gets measured, then traffic.
+        let body = json!({"autoPingEnabled": true, "hedging": hedging, "providers": providers});
         std::fs::write(&config, body.to_string()).unwrap();
         let mut options = EngineOptions::new(config);
         options.port = 0;

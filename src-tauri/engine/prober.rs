@@ -223,7 +223,7 @@ pub async fn probe_row(state: &AppState, row: &ModelRow) -> AttemptResult {
         let settings = state.config.settings();
         let started = Instant::now();
         // Probes use the pool's first key: its window is key 0's.
-        if let Err(NextFree(free)) = state.pacer.try_take(&row.provider, 0, started) {
+        if let Err(NextFree(free)) = state.pacer.try_take(row, 0, started) {
             return AttemptResult::RateLimited {
                 message: format!(
                     "paced: `{}` is at its per-minute limit for {} s more",
@@ -325,7 +325,7 @@ pub async fn probe_row(state: &AppState, row: &ModelRow) -> AttemptResult {
             }
         };
         if let Some(rate) = &rate {
-            state.pacer.learn(&row.provider.key, 0, rate);
+            state.pacer.learn(row, 0, rate);
         }
         tracing::debug!(target: "modelrelay::probe", row = %row.row_id(), ?result, "probe finished");
         state.health.record(

@@ -140,7 +140,7 @@ fn row_view(
             "window": cooling.map(|(_, w)| window_name(w)),
             "remainingRequests": rate.and_then(|r| r.remaining_requests),
             "limitRequests": rate.and_then(|r| r.limit_requests),
-            "pacedPerMinute": state.pacer.limit(&row.provider, 0),
+            "pacedPerMinute": state.pacer.limit(row, 0),
         },
         "score": row.score,
         "scoreSource": row.score_source,

@@ -415,7 +415,7 @@ pub(super) fn take_slot(
         .credentials
         .key_for(&context.settings, &row.provider.key, now);
     let key_id = key.as_ref().map_or(0, |choice| choice.index);
-    state.pacer.try_take(&row.provider, key_id, now)?;
+    state.pacer.try_take(row, key_id, now)?;
     state.hedges.record_request(&row.provider.key, now);
     Ok(key)
 }
@@ -590,7 +590,7 @@ pub(super) async fn send(
         Err(failure) => failure.rate.as_ref(),
     };
     if let Some(rate) = rate {
-        state.pacer.learn(&row.provider.key, key_id, rate);
+        state.pacer.learn(row, key_id, rate);
     }
     if let Err(failure) = &reply {
         record_failure(context, row, failure);

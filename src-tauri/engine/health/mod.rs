@@ -14,7 +14,7 @@ pub mod stats;
 pub use book::{AttemptReport, AttemptResult, HealthBook, RowHealthView};
 pub use breaker::Admission;
 pub use hedging::{HedgeLedger, HedgeSpend};
-pub use pacing::{KeyId, NextFree, Pacer};
+pub use pacing::{KeyId, NextFree, PaceKey, Pacer};
 pub use ratelimit::{read_rate_limit, RateLimitInfo, Window};
 pub use scoring::RowCondition;
 pub use stats::SampleSource;

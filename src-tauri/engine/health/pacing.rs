@@ -1,13 +1,17 @@
-//! Pacing to published per-minute limits: one sliding window per provider key, so that no
-//! 60-second window ever holds more requests than the key's limit — the catalog's `rpm`, or a
+//! Pacing to published per-minute limits: one sliding window per provider key and model (per
+//! provider key alone when the provider's quota is shared by all its models), so that no
+//! 60-second window ever holds more requests than the limit — the catalog's `rpm`, or a
 //! per-minute limit the provider's `x-ratelimit-*` headers stated, whichever is lower (a
-//! limit known only from the catalog counts as much as a learned one). Traffic and probes
-//! take from the same window. A request that would exceed the limit is not sent: the
-//! executor moves on to the next candidate instead of drawing a 429.
+//! limit known only from the catalog counts as much as a learned one). Free tiers count per
+//! model (Groq, Gemini, Cerebras) unless the catalog marks the quota shared (OpenRouter's
+//! pool). Traffic, hedges, continuations and probes take from the same window. A request that
+//! would exceed the limit is not sent: the executor moves on to the next candidate instead of
+//! drawing a 429.
 //!
 //! The windows are state, but every decision takes `now`; nothing here does IO. Team mode
 //! shares windows between routers through [`Pacer::record_remote`] (a request another router
-//! sent with the same key) and [`Pacer::sent_since`] (what this router sent, to publish).
+//! sent in the same window, named by its [`PaceKey`]) and [`Pacer::sent_since`] (what this
+//! router sent, to publish).
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -16,7 +20,7 @@ use std::time::Duration;
 use rustc_hash::FxHashMap;
 use tokio::time::Instant;
 
-use crate::engine::providers::Provider;
+use crate::engine::providers::ModelRow;
 
 use super::ratelimit::RateLimitInfo;
 
@@ -29,6 +33,25 @@ pub const MARGIN: Duration = Duration::from_secs(1);
 /// Which key of a provider a request uses: its index in the provider's key pool (0 for a
 /// provider with one key or none).
 pub type KeyId = usize;
+
+/// The window a request counts in: its provider, the key's index in the provider's pool, and
+/// its model unless the provider's quota is shared by every model.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PaceKey {
+    pub provider: String,
+    pub key: KeyId,
+    pub model: Option<String>,
+}
+
+impl PaceKey {
+    pub fn of(row: &ModelRow, key: KeyId) -> Self {
+        Self {
+            provider: row.provider.key.clone(),
+            key,
+            model: (!row.provider.shared_quota).then(|| row.upstream_id.clone()),
+        }
+    }
+}
 
 /// A request that would exceed the limit; a slot frees at this moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,64 +124,65 @@ struct Bucket {
     learned: Option<u32>,
 }
 
-/// Every provider key's window, shared by traffic and probes.
+/// Every window, shared by traffic, hedges, continuations and probes.
 #[derive(Debug, Default)]
 pub struct Pacer {
-    buckets: Mutex<FxHashMap<(String, KeyId), Bucket>>,
+    buckets: Mutex<FxHashMap<PaceKey, Bucket>>,
 }
 
 impl Pacer {
-    fn lock(&self) -> std::sync::MutexGuard<'_, FxHashMap<(String, KeyId), Bucket>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, FxHashMap<PaceKey, Bucket>> {
         self.buckets.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Takes a slot for one request to `provider` with key `key`, or says when one frees.
-    pub fn try_take(&self, provider: &Provider, key: KeyId, now: Instant) -> Result<(), NextFree> {
+    /// Takes a slot for one request to `row` with its provider's key `key`, or says when one
+    /// frees.
+    pub fn try_take(&self, row: &ModelRow, key: KeyId, now: Instant) -> Result<(), NextFree> {
         let mut buckets = self.lock();
-        let bucket = buckets.entry((provider.key.clone(), key)).or_default();
-        let limit = effective_limit(provider.limits.rpm, bucket.learned);
+        let bucket = buckets.entry(PaceKey::of(row, key)).or_default();
+        let limit = effective_limit(row.provider.limits.rpm, bucket.learned);
         bucket.window.try_take(limit, now)
     }
 
-    /// The limit `provider`'s key is paced to now, if any.
-    pub fn limit(&self, provider: &Provider, key: KeyId) -> Option<u32> {
+    /// The per-minute limit `row` is paced to with key `key`, if any.
+    pub fn limit(&self, row: &ModelRow, key: KeyId) -> Option<u32> {
         let learned = self
             .lock()
-            .get(&(provider.key.clone(), key))
+            .get(&PaceKey::of(row, key))
             .and_then(|b| b.learned);
-        effective_limit(provider.limits.rpm, learned)
+        effective_limit(row.provider.limits.rpm, learned)
     }
 
-    /// Remembers the per-minute limit an answer's headers stated for this key.
-    pub fn learn(&self, provider: &str, key: KeyId, rate: &RateLimitInfo) {
+    /// Remembers the per-minute limit an answer from `row` stated for key `key`.
+    pub fn learn(&self, row: &ModelRow, key: KeyId, rate: &RateLimitInfo) {
         if let Some(limit) = per_minute_limit(rate) {
             self.lock()
-                .entry((provider.to_string(), key))
+                .entry(PaceKey::of(row, key))
                 .or_default()
                 .learned = Some(limit);
         }
     }
 
-    /// Counts a request another router sent with the same key (team mode).
-    pub fn record_remote(&self, provider: &str, key: KeyId, at: Instant) {
+    /// Counts a request another router sent in the same window (team mode).
+    pub fn record_remote(&self, window: &PaceKey, at: Instant) {
         self.lock()
-            .entry((provider.to_string(), key))
+            .entry(window.clone())
             .or_default()
             .window
             .record(at);
     }
 
-    /// Requests counted for this key within the window ending at `now`.
-    pub fn sent_in_window(&self, provider: &str, key: KeyId, now: Instant) -> usize {
+    /// Requests counted in this window within the minute ending at `now`.
+    pub fn sent_in_window(&self, window: &PaceKey, now: Instant) -> usize {
         self.lock()
-            .get_mut(&(provider.to_string(), key))
+            .get_mut(window)
             .map_or(0, |bucket| bucket.window.count(now))
     }
 
-    /// The send times counted for this key after `since` (team mode publishes them).
-    pub fn sent_since(&self, provider: &str, key: KeyId, since: Instant) -> Vec<Instant> {
+    /// The send times counted in this window after `since` (team mode publishes them).
+    pub fn sent_since(&self, window: &PaceKey, since: Instant) -> Vec<Instant> {
         self.lock()
-            .get(&(provider.to_string(), key))
+            .get(window)
             .map(|bucket| {
                 bucket
                     .window
@@ -175,7 +199,8 @@ impl Pacer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::providers::FreeTierLimits;
+    use crate::engine::providers::{FreeTierLimits, Provider, RowOrigin};
+    use std::sync::Arc;
 
     fn secs(s: u64) -> Duration {
         Duration::from_secs(s)
@@ -285,25 +310,71 @@ mod tests {
         }
     }
 
-    #[test]
-    fn keys_of_one_provider_are_paced_apart() {
-        let provider = Provider {
+    fn rows(shared_quota: bool) -> (ModelRow, ModelRow) {
+        let provider = Arc::new(Provider {
             limits: FreeTierLimits {
                 rpm: Some(1),
                 ..FreeTierLimits::default()
             },
+            shared_quota,
             ..Provider::new("groq", "Groq", "http://x/v1")
-        };
-        let pacer = Pacer::default();
+        });
+        (
+            ModelRow::new(provider.clone(), "a", "a", RowOrigin::Builtin),
+            ModelRow::new(provider, "b", "b", RowOrigin::Builtin),
+        )
+    }
+
+    #[test]
+    fn keys_and_models_are_paced_apart_unless_the_quota_is_shared() {
         let now = Instant::now();
-        assert!(pacer.try_take(&provider, 0, now).is_ok());
-        assert!(pacer.try_take(&provider, 0, now).is_err());
-        assert!(pacer.try_take(&provider, 1, now).is_ok());
-        let learned = RateLimitInfo {
+        let (a, b) = rows(false);
+        let pacer = Pacer::default();
+        assert!(pacer.try_take(&a, 0, now).is_ok());
+        assert!(pacer.try_take(&a, 0, now).is_err());
+        assert!(pacer.try_take(&a, 1, now).is_ok(), "another key");
+        assert!(pacer.try_take(&b, 0, now).is_ok(), "another model");
+        let (a, b) = rows(true);
+        let pacer = Pacer::default();
+        assert!(pacer.try_take(&a, 0, now).is_ok());
+        assert!(
+            pacer.try_take(&b, 0, now).is_err(),
+            "one window for every model of a shared quota"
+        );
+    }
+
+    #[test]
+    fn a_learned_limit_applies_to_its_window_and_remote_sends_count() {
+        let now = Instant::now();
+        let (a, b) = rows(false);
+        let pacer = Pacer::default();
+        let stated = RateLimitInfo {
             limit_requests: Some(0),
+            reset_requests: Some(Duration::from_secs(5)),
             ..RateLimitInfo::default()
         };
-        pacer.learn("groq", 1, &learned);
-        assert_eq!(pacer.limit(&provider, 1), Some(1), "nothing usable learned");
+        pacer.learn(&a, 0, &stated);
+        assert_eq!(pacer.limit(&a, 0), Some(1), "nothing usable learned");
+        let unlimited = Arc::new(Provider::new("x", "X", "http://x/v1"));
+        let row = ModelRow::new(unlimited, "m", "m", RowOrigin::Builtin);
+        assert_eq!(pacer.limit(&row, 0), None);
+        pacer.learn(
+            &row,
+            0,
+            &RateLimitInfo {
+                limit_requests: Some(2),
+                ..stated
+            },
+        );
+        assert_eq!(pacer.limit(&row, 0), Some(2));
+        pacer.record_remote(&PaceKey::of(&row, 0), now);
+        pacer.record_remote(&PaceKey::of(&row, 0), now);
+        assert!(
+            pacer.try_take(&row, 0, now).is_err(),
+            "another router's sends"
+        );
+        assert_eq!(pacer.sent_in_window(&PaceKey::of(&row, 0), now), 2);
+        assert!(pacer.try_take(&b, 0, now).is_ok());
+        assert_eq!(pacer.sent_since(&PaceKey::of(&b, 0), now - WINDOW), [now]);
     }
 }
