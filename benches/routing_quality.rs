@@ -12,8 +12,9 @@
 //! - a same-row retry after a 500, or after a short 429 from the last candidate;
 //! - at most `max_attempts` attempts within the routing deadline;
 //! - every outcome recorded when it happens (a success when its stream ends);
-//! - each provider key paced to its per-minute limit by the engine's own `Pacer` (the catalog's
-//!   `rpm`, or what `x-ratelimit-*` said), probes included; a paced candidate is passed over.
+//! - each row paced to its provider's per-minute limit by the engine's own `Pacer` (the
+//!   catalog's `rpm`, or what `x-ratelimit-*` said), probes included; a paced candidate is
+//!   passed over.
 //!
 //! Hedging is not simulated here (it needs two attempts in flight for one request); the tail
 //! phases at the end measure it, and pacing once more, through the real engine over HTTP.
@@ -885,7 +886,7 @@ struct Sim<'w> {
     tally: Tally,
     // modelrelay
     book: HealthBook,
-    /// Per-minute windows per provider key (`engine::health::pacing`), one key per provider.
+    /// Per-minute windows (`engine::health::pacing`), one key per provider.
     pacer: Pacer,
     probe_in_flight: HashMap<String, usize>,
     probe_budgets: HashMap<String, (f64, f64, f64, u64)>,
@@ -1289,7 +1290,7 @@ impl<'w> Sim<'w> {
         self.try_row(request, row);
     }
 
-    /// Takes a slot in the row's provider key window, as `executor::take_slot` does.
+    /// Takes a slot in the row's pacing window, as `executor::take_slot` does.
     fn pace(&mut self, row: usize) -> bool {
         let now = self.instant();
         let taken = self.pacer.try_take(&self.world.rows[row], 0, now).is_ok();
@@ -1611,7 +1612,7 @@ fn main() {
     }
 
     println!(
-        "\nmodelrelay passed over {} candidates because their provider key was at its per-minute limit (`health::pacing`).",
+        "\nmodelrelay passed over {} candidates whose pacing window was full (`health::pacing`).",
         find(&runs, Policy::ModelRelay).tally.paced
     );
 
