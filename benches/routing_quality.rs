@@ -2302,7 +2302,17 @@ mod tail_phases {
                     hedging: false,
                 },
                 RunSpec {
-                    name: "modelrelay, hedging on",
+                    name: "modelrelay, hedging on (1)",
+                    rows: vec![(11, false), (22, false)],
+                    hedging: true,
+                },
+                RunSpec {
+                    name: "modelrelay, hedging on (2)",
+                    rows: vec![(11, false), (22, false)],
+                    hedging: true,
+                },
+                RunSpec {
+                    name: "modelrelay, hedging on (3)",
                     rows: vec![(11, false), (22, false)],
                     hedging: true,
                 },
@@ -2353,23 +2363,39 @@ mod tail_phases {
         for (name, outcome) in &heavy {
             line(name, outcome, oracle);
         }
-        let hedged = &heavy[3].1;
+        // Real time: the same load goes differently each run, so hedging runs three times.
+        let hedged: Vec<&Outcome> = heavy[3..].iter().map(|(_, o)| o).collect();
         let max_share = Hedging::default().max_share;
+        let ratios = |f: &dyn Fn(&Outcome) -> f64, of: f64| {
+            hedged
+                .iter()
+                .map(|o| format!("{:.2}×", f(o) / of))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let met = |ok: &dyn Fn(&Outcome) -> bool| hedged.iter().filter(|o| ok(o)).count();
         println!(
-            "\n- p95 TTFT at most 0.8× the best single row's: {:.2}× — {}",
-            hedged.p95() / oracle.p95(),
-            verdict(hedged.p95() <= 0.8 * oracle.p95())
+            "\n- p95 TTFT at most 0.8× the best single row's: {} — met in {} of {} runs",
+            ratios(&|o| o.p95(), oracle.p95()),
+            met(&|o| o.p95() <= 0.8 * oracle.p95()),
+            hedged.len()
         );
         println!(
-            "- median unchanged (≤ 1.05× the oracle's): {:.2}× — {}",
-            hedged.median() / oracle.median(),
-            verdict(hedged.median() <= 1.05 * oracle.median())
+            "- median unchanged (≤ 1.05× the oracle's): {} — met in {} of {} runs",
+            ratios(&|o| o.median(), oracle.median()),
+            met(&|o| o.median() <= 1.05 * oracle.median()),
+            hedged.len()
         );
         println!(
-            "- hedges within budget (≤ {:.0}% of any provider's requests): {:.1}% — {}",
+            "- hedges within budget (≤ {:.0}% of any provider's requests): {} — met in {} of {} runs",
             100.0 * max_share,
-            100.0 * hedged.largest_provider_share,
-            verdict(hedged.largest_provider_share <= max_share)
+            hedged
+                .iter()
+                .map(|o| format!("{:.1}%", 100.0 * o.largest_provider_share))
+                .collect::<Vec<_>>()
+                .join(", "),
+            met(&|o| o.largest_provider_share <= max_share),
+            hedged.len()
         );
 
         println!("\n## Pacing (real HTTP through the engine)\n");
