@@ -439,3 +439,34 @@ async fn hedging_settings_are_checked_saved_and_applied_to_the_next_request() {
     let response = router.chat(user_message("auto-fastest", true)).await;
     assert_eq!(streamed_text(&sse_events(response).await), "quick");
 }
+
+#[tokio::test]
+async fn a_hedge_that_finds_the_prompt_too_long_does_not_end_the_race() {
+    let a = FakeUpstream::start().await;
+    a.on(
+        MODEL,
+        Script::text("the primary fits it").first_byte_delay(ms(300)),
+    );
+    let b = FakeUpstream::start().await;
+    b.on(
+        MODEL,
+        Script::status(
+            400,
+            "This model's maximum context length is 8192 tokens. However, you requested 9000 tokens.",
+        ),
+    );
+    let router = start_router(config(&a, &b, 1.0)).await;
+    let response = router.chat(user_message("auto-fastest", true)).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        streamed_text(&sse_events(response).await),
+        "the primary fits it"
+    );
+    assert_eq!(b.chat_requests().len(), 1, "the hedge was sent");
+    let entry = &log_entries(&router, 1).await[0];
+    assert_eq!(entry["hedge"]["winner"], "primary", "{entry:#}");
+    assert!(
+        entry["hedge"]["loserCost"].is_null(),
+        "the hedge failed, nothing dropped"
+    );
+}

@@ -12,7 +12,8 @@ use tokio::time::Instant;
 use crate::engine::credentials::KeyChoice;
 use crate::engine::health::hedging::{hedge_delay, hedge_refusal};
 use crate::engine::routing::Candidate;
-use crate::engine::upstream::{Failure, Reply};
+use crate::engine::upstream::failure::is_context_overflow;
+use crate::engine::upstream::{Failure, FailureKind, Reply};
 
 use super::executor::{send, take_slot, ForwardContext};
 use super::request::ChatRequest;
@@ -98,7 +99,7 @@ pub(super) async fn race(
     tokio::select! {
         reply = &mut primary => match reply {
             Ok(reply) => Raced::PrimaryStands { primary: Ok(reply), hedge, hedge_failure: None },
-            Err(failure) => match second.await {
+            Err(failure) => match overflow_as_failure(second.await) {
                 Ok(reply) => Raced::HedgeWon { primary: Some(failure), hedge, reply },
                 Err(hedge_failure) => Raced::PrimaryStands {
                     primary: Err(failure),
@@ -107,7 +108,7 @@ pub(super) async fn race(
                 },
             },
         },
-        reply = &mut second => match reply {
+        reply = &mut second => match overflow_as_failure(reply) {
             Ok(reply) => Raced::HedgeWon { primary: None, hedge, reply },
             Err(hedge_failure) => Raced::PrimaryStands {
                 primary: primary.await,
@@ -115,6 +116,21 @@ pub(super) async fn race(
                 hedge_failure: Some(hedge_failure),
             },
         },
+    }
+}
+
+/// A hedge whose row found the prompt too long has not answered: the primary, still running,
+/// may fit it.
+fn overflow_as_failure(reply: Result<Reply, Failure>) -> Result<Reply, Failure> {
+    match reply {
+        Ok(Reply::Refused { status, body, .. }) if is_context_overflow(&body) => Err(Failure::new(
+            FailureKind::Status(status.as_u16()),
+            format!(
+                "HTTP {}: the prompt does not fit this row's context window",
+                status.as_u16()
+            ),
+        )),
+        other => other,
     }
 }
 
