@@ -99,38 +99,41 @@ pub(super) async fn race(
     tokio::select! {
         reply = &mut primary => match reply {
             Ok(reply) => Raced::PrimaryStands { primary: Ok(reply), hedge, hedge_failure: None },
-            Err(failure) => match overflow_as_failure(second.await) {
+            Err(failure) => match hedge_failure(second.await) {
                 Ok(reply) => Raced::HedgeWon { primary: Some(failure), hedge, reply },
                 Err(hedge_failure) => Raced::PrimaryStands {
                     primary: Err(failure),
                     hedge,
-                    hedge_failure: Some(hedge_failure),
+                    hedge_failure: Some(*hedge_failure),
                 },
             },
         },
-        reply = &mut second => match overflow_as_failure(reply) {
+        reply = &mut second => match hedge_failure(reply) {
             Ok(reply) => Raced::HedgeWon { primary: None, hedge, reply },
             Err(hedge_failure) => Raced::PrimaryStands {
                 primary: primary.await,
                 hedge,
-                hedge_failure: Some(hedge_failure),
+                hedge_failure: Some(*hedge_failure),
             },
         },
     }
 }
 
-/// A hedge whose row found the prompt too long has not answered: the primary, still running,
-/// may fit it.
-fn overflow_as_failure(reply: Result<Reply, Failure>) -> Result<Reply, Failure> {
+/// The hedge's reply as the race sees it: an answer, or a failure — also when its row found
+/// the prompt too long (the primary, still running, may fit it).
+fn hedge_failure(reply: Result<Reply, Failure>) -> Result<Reply, Box<Failure>> {
     match reply {
-        Ok(Reply::Refused { status, body, .. }) if is_context_overflow(&body) => Err(Failure::new(
-            FailureKind::Status(status.as_u16()),
-            format!(
-                "HTTP {}: the prompt does not fit this row's context window",
-                status.as_u16()
-            ),
-        )),
-        other => other,
+        Ok(Reply::Refused { status, body, .. }) if is_context_overflow(&body) => {
+            Err(Box::new(Failure::new(
+                FailureKind::Status(status.as_u16()),
+                format!(
+                    "HTTP {}: the prompt does not fit this row's context window",
+                    status.as_u16()
+                ),
+            )))
+        }
+        Ok(reply) => Ok(reply),
+        Err(failure) => Err(Box::new(failure)),
     }
 }
 
