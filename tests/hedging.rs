@@ -470,3 +470,29 @@ async fn a_hedge_that_finds_the_prompt_too_long_does_not_end_the_race() {
         "the hedge failed, nothing dropped"
     );
 }
+
+#[tokio::test]
+async fn a_race_both_sides_lose_is_logged_with_no_winner_and_fails_over_cleanly() {
+    let a = FakeUpstream::start().await;
+    // The primary's stream ends before its first chunk, after the hedge went out.
+    a.on(
+        MODEL,
+        Script::text("")
+            .first_byte_delay(ms(300))
+            .ending(support::fake_upstream::StreamEnd::Truncate),
+    );
+    let b = FakeUpstream::start().await;
+    b.on(MODEL, Script::status(503, "overloaded"));
+    let router = start_router(config(&a, &b, 1.0)).await;
+    let response = router.chat(user_message("auto-fastest", true)).await;
+    assert_eq!(response.status(), 502);
+    let entry = &log_entries(&router, 1).await[0];
+    assert_eq!(entry["hedge"]["winner"], "none", "{entry:#}");
+    assert!(entry["hedge"]["loserCost"].is_null(), "{entry:#}");
+    assert_eq!(entry["attempts"].as_array().unwrap().len(), 2, "{entry:#}");
+    assert_eq!(
+        b.chat_requests().len(),
+        1,
+        "a hedged row is not tried again"
+    );
+}

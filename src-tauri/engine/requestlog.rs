@@ -39,7 +39,7 @@ pub struct HedgeLog {
     pub after_ms: u64,
     pub primary: String,
     pub hedge: String,
-    /// `primary` or `hedge`.
+    /// `primary`, `hedge`, or `none` when both failed.
     pub winner: String,
     /// The attempt dropped because the other answered first (none when the loser failed).
     pub loser_cost: Option<LoserCost>,

@@ -317,7 +317,13 @@ async fn try_candidates(
                         tried[hedge.index] = true;
                         attempts += 1;
                         let other = &candidates[hedge.index].row;
-                        log_hedge_lost(context, trace, row, other, hedge, hedge_failure.as_ref());
+                        let race = LostRace {
+                            primary_row: row,
+                            primary_answered: primary.is_ok(),
+                            hedge_row: other,
+                            hedge,
+                        };
+                        log_hedge_lost(context, trace, race, hedge_failure.as_ref());
                         if let Some(failure) = hedge_failure {
                             failures.push(other.row_id(), failure);
                         }
@@ -506,16 +512,28 @@ fn log_hedge_won(
     });
 }
 
+/// A race the hedge did not win: who took part and whether the primary answered.
+struct LostRace<'a> {
+    primary_row: &'a ModelRow,
+    primary_answered: bool,
+    hedge_row: &'a ModelRow,
+    hedge: hedge::Hedge,
+}
+
 /// Logs and counts a race the hedge did not win: it was dropped when the primary answered,
-/// or it failed.
+/// or it failed (`winner` is then `primary` if the primary answered, else `none`).
 fn log_hedge_lost(
     context: &ForwardContext,
     trace: &mut Trace,
-    primary_row: &ModelRow,
-    hedge_row: &ModelRow,
-    hedge: hedge::Hedge,
+    race: LostRace<'_>,
     failure: Option<&Failure>,
 ) {
+    let LostRace {
+        primary_row,
+        primary_answered,
+        hedge_row,
+        hedge,
+    } = race;
     let hedge_ms = hedge.started.elapsed().as_millis() as u64;
     let (status, error) = match failure {
         Some(failure) => (failure.status(), Some(failure.message.clone())),
@@ -538,7 +556,7 @@ fn log_hedge_lost(
         after_ms: hedge.after.as_millis() as u64,
         primary: primary_row.row_id(),
         hedge: hedge_row.row_id(),
-        winner: "primary".into(),
+        winner: if primary_answered { "primary" } else { "none" }.into(),
         loser_cost: failure.is_none().then(|| LoserCost {
             provider: hedge_row.provider.key.clone(),
             requests: 1,
