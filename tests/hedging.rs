@@ -496,3 +496,41 @@ async fn a_race_both_sides_lose_is_logged_with_no_winner_and_fails_over_cleanly(
         "a hedged row is not tried again"
     );
 }
+
+#[tokio::test]
+async fn when_every_candidate_is_paced_the_client_gets_a_429_with_retry_after() {
+    let a = FakeUpstream::start().await;
+    a.on(
+        MODEL,
+        Script::text("twice")
+            .header("x-ratelimit-limit-requests", "2")
+            .header("x-ratelimit-remaining-requests", "1")
+            .header("x-ratelimit-reset-requests", "30s"),
+    );
+    let router = start_router(endpoints_config(&[("a", &a, MODEL)])).await;
+    for _ in 0..2 {
+        let allowed = router.chat(user_message(MODEL, false)).await;
+        assert_eq!(allowed.status(), 200);
+    }
+    let third = router.chat(user_message(MODEL, false)).await;
+    assert_eq!(third.status(), 429);
+    let retry_after: u64 = third.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=61).contains(&retry_after), "{retry_after}");
+    let body: Value = third.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("per-minute limit"),
+        "{body}"
+    );
+    assert_eq!(
+        a.chat_requests().len(),
+        2,
+        "nothing was sent past the limit"
+    );
+}
