@@ -10,8 +10,9 @@
 //!     with read timeouts and a cap.
 //!   - `routing` decides: the `model` selector → rows → filtered, ordered candidates.
 //!   - `forward` routes a parsed request (`route`), walks the candidates with failover
-//!     (`executor`, deciding by the pure `policy`) and returns a typed `Routed` answer whose
-//!     stream (`AnswerStream`) each edge serialises once.
+//!     (`executor`, deciding by the pure `policy`; one slow attempt may be `hedge`d on a
+//!     second row) and returns a typed `Routed` answer whose stream (`AnswerStream`) each edge
+//!     serialises once.
 //!   - `upstream` speaks to one row: one adapter per dialect (OpenAI-compatible, Kiro) behind
 //!     `send`, yielding a classified failure or an answer whose first chunk was seen; `sse`
 //!     is the one SSE parser.
@@ -19,8 +20,10 @@
 //!     endpoint shares the one routing and failover path.
 //!   - `providers` knows upstreams (URLs, auth, discovery; Kiro's translation and OAuth);
 //!     `catalog` groups their rows.
-//!   - `health` measures rows (moving averages, circuit breakers, quota cooldowns) and holds
-//!     the ranking formula; `prober` keeps idle rows measured within each provider's budget.
+//!   - `health` measures rows (moving averages, circuit breakers, quota cooldowns), holds
+//!     the ranking formula, paces each provider key to its per-minute limit (`pacing`) and
+//!     keeps the hedge rules and spend (`hedging`); `prober` keeps idle rows measured within
+//!     each provider's budget.
 //!   - `shared` is team mode: routers naming one Redis share cooldowns, circuits, row numbers,
 //!     key turns, probe leases and retired rows; requests read only local copies it keeps fresh.
 //!   - `admin` is the `/api` behind the page (with the first-run setup, which merges agent

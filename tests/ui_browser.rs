@@ -82,7 +82,14 @@ async fn the_page_pins_bans_and_adds_endpoints_that_change_routing() {
         .collect();
     assert_eq!(
         steps,
-        ["load", "pin", "unpin", "ban", "add-endpoint"],
+        [
+            "load",
+            "pin",
+            "unpin",
+            "ban",
+            "add-endpoint",
+            "hedging-settings"
+        ],
         "{summary:#}"
     );
     let step = |name: &str| {
@@ -111,6 +118,21 @@ async fn the_page_pins_bans_and_adds_endpoints_that_change_routing() {
     assert_eq!(ban["served"]["provider"], SLOW_PROVIDER, "{ban:#}");
     assert_eq!(ban["direct"]["status"], 503, "{ban:#}");
     assert_eq!(ban["autoFastest"], SLOW_ROW, "{ban:#}");
+    let hedging = step("hedging-settings");
+    assert_eq!(
+        hedging["shown"],
+        json!({"enabled": true, "minDelayMs": "1000", "maxSharePercent": "10", "minDailyQuota": "500"}),
+        "the form shows the defaults: {hedging:#}"
+    );
+    assert!(
+        hedging["refusal"].as_str().unwrap().contains("percentage"),
+        "{hedging:#}"
+    );
+    assert_eq!(
+        hedging["saved"],
+        json!({"enabled": true, "minDelayMs": 250, "maxShare": 0.2, "minDailyQuota": 500}),
+        "{hedging:#}"
+    );
     let added = step("add-endpoint");
     assert_eq!(added["served"]["provider"], GAMMA_PROVIDER, "{added:#}");
     assert_eq!(added["served"]["content"], "from gamma", "{added:#}");

@@ -16,11 +16,12 @@ use prometheus_client::registry::{Registry, Unit};
 use tokio::time::Instant;
 
 use crate::engine::catalog::Catalog;
+use crate::engine::config::Settings;
+use crate::engine::credentials::Credentials;
 use crate::engine::health::Admission;
-use crate::engine::prober::daily_probe_budget;
+use crate::engine::health::HealthBook;
 use crate::engine::providers::AuthMode;
 use crate::engine::requestlog::LogEntry;
-use crate::engine::state::AppState;
 
 /// The content type `render`'s text is served with.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -62,6 +63,15 @@ fn ttft_histogram() -> Histogram {
 /// 100 ms … ~205 s.
 fn total_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.1, 2.0, 12))
+}
+
+/// What the gauges are read from at a scrape: the engine's settings, catalog, keys and health.
+#[derive(Clone, Copy)]
+pub struct Gauged<'a> {
+    pub settings: &'a Settings,
+    pub catalog: &'a Catalog,
+    pub credentials: &'a Credentials,
+    pub health: &'a HealthBook,
 }
 
 pub struct Metrics {
@@ -237,32 +247,35 @@ impl Metrics {
     }
 
     /// The text a scrape receives, with the gauges read from the engine now.
-    pub fn render(&self, state: &AppState) -> Result<String, std::fmt::Error> {
-        self.read_gauges(state, Instant::now());
+    pub fn render(&self, engine: Gauged<'_>) -> Result<String, std::fmt::Error> {
+        self.read_gauges(engine, Instant::now());
         let mut text = String::new();
         encode(&mut text, &self.registry)?;
         Ok(text)
     }
 
-    fn read_gauges(&self, state: &AppState, now: Instant) {
-        let settings = state.config.settings();
-        let catalog = state.catalog.current();
+    fn read_gauges(&self, engine: Gauged<'_>, now: Instant) {
+        let Gauged {
+            settings,
+            catalog,
+            credentials,
+            health,
+        } = engine;
         self.circuit.clear();
         self.cooling.clear();
         self.probe_budget.clear();
         for provider in catalog.providers.iter().filter(|p| {
-            p.enabled
-                && (p.auth == AuthMode::Optional || state.credentials.has_key(&settings, &p.key))
+            p.enabled && (p.auth == AuthMode::Optional || credentials.has_key(settings, &p.key))
         }) {
             let labels = ProviderLabels {
                 provider: provider.key.clone(),
             };
             self.probe_budget
                 .get_or_create(&labels)
-                .set(daily_probe_budget(provider));
+                .set(provider.limits.daily_probe_budget());
             self.cooling.get_or_create(&labels).set(0);
         }
-        let reader = state.health.reader();
+        let reader = health.reader();
         for row in catalog.rows.iter() {
             let condition = reader.condition(row, now);
             if condition.cooling(now).is_some() {

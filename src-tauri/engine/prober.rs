@@ -4,7 +4,9 @@
 //! documented limits. Rows that carry real traffic, rows without a usable key, and rows that
 //! are cooling down are not probed. In team mode a row is probed by one router per interval:
 //! the one that takes its probe lease (`SharedState::claim_probe`); the others skip it until
-//! the lease ends and learn the result from the team.
+//! the lease ends and learn the result from the team. A probe takes from its
+//! provider key's per-minute window like any request (`health::pacing`); a key at its limit is
+//! not probed.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -16,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::engine::config::Settings;
 use crate::engine::forward::{attempt_result, AnswerStream, StreamItem};
-use crate::engine::health::{Admission, AttemptReport, AttemptResult, SampleSource};
+use crate::engine::health::{Admission, AttemptReport, AttemptResult, NextFree, SampleSource};
 use crate::engine::providers::{AuthMode, ModelRow, Provider};
 use crate::engine::routing::plan::is_banned;
 use crate::engine::state::AppState;
@@ -32,14 +34,9 @@ pub const PROBE_BUDGET: Duration = Duration::from_secs(20);
 pub const PROBE_MAX_TOKENS: u64 = 32;
 const PROBE_BODY: &str = r#"{"messages":[{"role":"user","content":"Count from 1 to 40, separated by spaces."}],"max_tokens":32,"temperature":0,"stream":true}"#;
 
-/// Probes a provider may send per day: a tenth of a daily quota, a twentieth of a
-/// per-minute quota, or one a minute when no limit is documented.
+/// Probes `provider` may be sent per day (`FreeTierLimits::daily_probe_budget`).
 pub fn daily_probe_budget(provider: &Provider) -> f64 {
-    match (provider.limits.rpd, provider.limits.rpm) {
-        (Some(rpd), _) => (f64::from(rpd) / 10.0).max(1.0),
-        (None, Some(rpm)) => f64::from(rpm) * 60.0 * 24.0 / 20.0,
-        (None, None) => 1440.0,
-    }
+    provider.limits.daily_probe_budget()
 }
 
 /// A token bucket refilled continuously at the daily budget's rate.
@@ -269,12 +266,24 @@ impl Prober {
     }
 }
 
-/// Probes one row now, records the result in the health book and returns it.
+/// Probes one row now, records the result in the health book and returns it. A row whose
+/// key is at its per-minute limit is not sent anything (and nothing is recorded).
 pub async fn probe_row(state: &AppState, row: &ModelRow) -> AttemptResult {
     state.metrics.probe(&row.provider.key);
     {
         let settings = state.config.settings();
         let started = Instant::now();
+        // Probes use the pool's first key: its window is key 0's.
+        if let Err(NextFree(free)) = state.pacer.try_take(row, 0, started) {
+            return AttemptResult::RateLimited {
+                message: format!(
+                    "paced: `{}` is at its per-minute limit for {} s more",
+                    row.provider.key,
+                    free.saturating_duration_since(started).as_secs_f64().ceil() as u64
+                ),
+            };
+        }
+        state.hedges.record_request(&row.provider.key, started);
         let key = state.credentials.peek_key(&settings, &row.provider.key);
         let body = probe_body(&row.upstream_id);
         let reply = upstream::send(Call {
@@ -355,6 +364,9 @@ pub async fn probe_row(state: &AppState, row: &ModelRow) -> AttemptResult {
                 failure.rate,
             ),
         };
+        if let Some(rate) = &rate {
+            state.pacer.learn(row, 0, rate);
+        }
         tracing::debug!(target: "modelrelay::probe", row = %row.row_id(), ?result, "probe finished");
         state.health.record(
             row,

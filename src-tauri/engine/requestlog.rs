@@ -23,6 +23,37 @@ pub struct AttemptLog {
     /// `vllm-continue`, `restart`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub continuation: Option<String>,
+    /// Set when the attempt was part of a hedge: `primary` or `hedge`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hedge: Option<String>,
+    /// Set when the row was passed over without a request: `paced` (at its per-minute limit).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+}
+
+/// A request's hedge: the two rows, which answered first and what the other cost.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HedgeLog {
+    /// How long the primary had waited when the hedge was sent.
+    pub after_ms: u64,
+    pub primary: String,
+    pub hedge: String,
+    /// `primary`, `hedge`, or `none` when both failed.
+    pub winner: String,
+    /// The attempt dropped because the other answered first (none when the loser failed).
+    pub loser_cost: Option<LoserCost>,
+}
+
+/// What a dropped attempt cost its provider.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoserCost {
+    pub provider: String,
+    /// Requests of its quota spent (one).
+    pub requests: u32,
+    /// How long it ran before it was dropped.
+    pub ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -44,6 +75,8 @@ pub struct LogEntry {
     pub error: Option<String>,
     pub attempts: Vec<AttemptLog>,
     pub messages: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hedge: Option<HedgeLog>,
 }
 
 pub fn unix_ms() -> u64 {
@@ -134,6 +167,7 @@ mod tests {
             error: None,
             attempts: Vec::new(),
             messages: None,
+            hedge: None,
         }
     }
 

@@ -213,6 +213,8 @@ pub async fn start(options: EngineOptions) -> Result<RunningEngine, StartError> 
         shared: Arc::new(SharedState::new(shared_target)),
         log: Arc::new(log),
         metrics,
+        pacer: Arc::default(),
+        hedges: Arc::default(),
         http,
         identity,
         kiro,
@@ -247,7 +249,15 @@ pub async fn start(options: EngineOptions) -> Result<RunningEngine, StartError> 
     state.spawn(catalog.run(shutdown.clone()));
     state.spawn(Prober::new(state.clone()).run(shutdown.clone()));
     state.spawn(crate::engine::config::watch_file(state.config.clone()));
-    shared::start(&state);
+    if let Some(link) = shared::start(
+        &state.shared,
+        &state.health,
+        &state.credentials,
+        &state.config,
+        shutdown.clone(),
+    ) {
+        state.spawn(link);
+    }
     tracing::info!("modelrelay listening on http://{addr}");
     Ok(RunningEngine {
         addr,

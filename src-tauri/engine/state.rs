@@ -13,7 +13,7 @@ use crate::engine::access::AccessPolicy;
 use crate::engine::catalog::CatalogService;
 use crate::engine::config::ConfigStore;
 use crate::engine::credentials::Credentials;
-use crate::engine::health::HealthBook;
+use crate::engine::health::{HealthBook, HedgeLedger, Pacer};
 use crate::engine::providers::builtin::BuiltinCatalog;
 use crate::engine::providers::headers::ClientIdentity;
 use crate::engine::requestlog::RequestLog;
@@ -24,6 +24,10 @@ pub struct AppState {
     pub catalog: Arc<CatalogService>,
     pub credentials: Arc<Credentials>,
     pub health: Arc<HealthBook>,
+    /// Per-minute windows of every provider key (traffic and probes alike).
+    pub pacer: Arc<Pacer>,
+    /// Each provider's requests, hedges and hedge spend.
+    pub hedges: Arc<HedgeLedger>,
     pub log: Arc<RequestLog>,
     /// Team mode: the link to the Redis routers share state through (`SharedState::off()`
     /// when none is configured).

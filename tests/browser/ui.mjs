@@ -177,6 +177,29 @@ async function main() {
       return { result, rows: ids, served };
     });
 
+    await step('hedging-settings', async () => {
+      await page.click('#tab-settings');
+      await page.waitForSelector('#panel-settings:not([hidden])');
+      const shown = {
+        enabled: await page.isChecked('#hedging-enabled'),
+        minDelayMs: await page.inputValue('#hedging-min-delay'),
+        maxSharePercent: await page.inputValue('#hedging-max-share'),
+        minDailyQuota: await page.inputValue('#hedging-min-daily'),
+      };
+      // An out-of-range share is refused on the page, before anything is sent.
+      await page.fill('#hedging-max-share', '150');
+      await page.click('#hedging-save');
+      await page.waitForFunction(() => document.getElementById('hedging-message').classList.contains('is-error'));
+      const refusal = (await page.textContent('#hedging-message')).trim();
+      await page.fill('#hedging-min-delay', '250');
+      await page.fill('#hedging-max-share', '20');
+      await page.click('#hedging-save');
+      await page.waitForFunction(() => document.getElementById('hedging-message').textContent === 'Saved.');
+      const saved = (await apiGet('/api/settings')).hedging;
+      await shoot('hedging');
+      return { shown, refusal, saved };
+    });
+
     check(summary.consoleErrors.length === 0, 'console errors during the run', summary.consoleErrors);
     summary.ok = true;
   } catch (err) {

@@ -41,6 +41,8 @@ pub enum Script {
         first_byte_delay: Duration,
         chunk_gap: Duration,
         end: StreamEnd,
+        /// Extra response headers (`x-ratelimit-*`).
+        headers: Vec<(String, String)>,
     },
     /// A fixed status, headers and body.
     Status {
@@ -67,6 +69,7 @@ impl Script {
             first_byte_delay: Duration::ZERO,
             chunk_gap: Duration::ZERO,
             end: StreamEnd::Done,
+            headers: Vec::new(),
         }
     }
 
@@ -90,7 +93,7 @@ impl Script {
     }
 
     pub fn header(mut self, name: &str, value: &str) -> Self {
-        if let Self::Status { headers, .. } = &mut self {
+        if let Self::Status { headers, .. } | Self::Text { headers, .. } = &mut self {
             headers.push((name.into(), value.into()));
         }
         self
@@ -433,14 +436,22 @@ async fn chat(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes
             first_byte_delay,
             chunk_gap,
             end,
+            headers,
         } => {
             tokio::time::sleep(first_byte_delay).await;
-            if stream {
+            let mut response = if stream {
                 stream_text(model, text, chunk_gap, end, guard)
             } else {
                 drop(guard);
                 json_response(200, &completion(&model, &text).to_string())
+            };
+            for (name, value) in headers {
+                response.headers_mut().insert(
+                    axum::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                    axum::http::HeaderValue::from_str(&value).unwrap(),
+                );
             }
+            response
         }
         Script::EventsThenClose { events } => {
             let chunks: Vec<std::io::Result<Bytes>> = events

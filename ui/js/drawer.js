@@ -120,7 +120,7 @@ export function renderDrawer() {
                 h('th', { scope: 'col' }, 'When'), h('th', { scope: 'col' }, 'Source'), h('th', { scope: 'col' }, 'Outcome'),
                 h('th', { scope: 'col', class: 'num' }, 'TTFT'), h('th', { scope: 'col', class: 'num' }, 'Total'),
                 h('th', { scope: 'col', class: 'num' }, 'HTTP'))),
-              h('tbody', null, samples.map((s) => h('tr', { class: s.outcome === 'success' ? null : s.outcome === 'rate_limited' ? 'is-rl' : 'is-fail' },
+              h('tbody', null, samples.map((s) => h('tr', { class: s.outcome === 'success' || s.outcome === 'overtaken' ? null : s.outcome === 'rate_limited' ? 'is-rl' : 'is-fail' },
                 h('td', null, fmtAgo(s.secondsAgo)),
                 h('td', null, s.source || dash),
                 h('td', null, s.outcome ? String(s.outcome).replace(/_/g, ' ') : dash),

@@ -30,6 +30,14 @@ function renderMessages(messages) {
     }));
 }
 
+/** One line on a request's hedge: when it went out, who won, what the dropped attempt cost. */
+function hedgeSummary(hedge) {
+  const cost = hedge.loserCost
+    ? `; the dropped attempt cost ${hedge.loserCost.provider} ${hedge.loserCost.requests} request (${fmtMs(hedge.loserCost.ms)})`
+    : '';
+  return `sent to ${hedge.hedge} after ${fmtMs(hedge.afterMs)}; the ${hedge.winner} (${hedge.winner === 'hedge' ? hedge.hedge : hedge.primary}) answered first${cost}`;
+}
+
 function fillLogCard(details, e) {
   const attempts = Array.isArray(e.attempts) ? e.attempts : [];
   const failovers = attempts.filter((a) => a && (a.error || (isNum(a.status) && a.status >= 400))).length;
@@ -44,6 +52,7 @@ function fillLogCard(details, e) {
       h('span', { class: 'mono' }, [e.provider, e.upstreamModel].filter(Boolean).join(' / ') || 'no provider')),
     h('span', { class: 'log-metrics' },
       e.stream ? h('span', { class: 'chip' }, 'stream') : null,
+      e.hedge ? h('span', { class: 'chip', title: hedgeSummary(e.hedge) }, `hedged, ${e.hedge.winner} won`) : null,
       failovers ? h('span', { class: 'chip chip-warn', title: 'Upstream attempts that failed before the answer (or the final error)' }, `${failovers} failed attempt${failovers === 1 ? '' : 's'}`) : null,
       h('span', { title: 'Total duration' }, fmtMs(e.durationMs)),
       isNum(e.ttftMs) ? h('span', { title: 'Time to first token' }, `TTFT ${fmtMs(e.ttftMs)}`) : null,
@@ -60,7 +69,7 @@ function fillLogCard(details, e) {
           h('th', { scope: 'col', class: 'num' }, 'Status'), h('th', { scope: 'col', class: 'num' }, 'Time'), h('th', { scope: 'col' }, 'Error'))),
         h('tbody', null, attempts.map((a, i) => h('tr', { class: a.error || (isNum(a.status) && a.status >= 400) ? 'is-fail' : null },
           h('td', null, i + 1),
-          h('td', null, a.provider || dash),
+          h('td', null, a.provider || dash, a.hedge ? h('span', { class: 'muted' }, ` (${a.hedge})`) : null),
           h('td', { class: 'mono' }, a.model || dash),
           h('td', { class: 'num' }, a.status ?? dash),
           h('td', { class: 'num' }, fmtMs(a.ms)),
@@ -72,7 +81,8 @@ function fillLogCard(details, e) {
       fact('Streamed', e.stream ? 'yes' : 'no'),
       fact('Duration', fmtMs(e.durationMs)),
       fact('TTFT', fmtMs(e.ttftMs)),
-      fact('Tokens', fmtInt(e.tokens))),
+      fact('Tokens', fmtInt(e.tokens)),
+      e.hedge ? fact('Hedge', hedgeSummary(e.hedge)) : null),
     renderMessages(e.messages));
   details.replaceChildren(summary, body);
 }

@@ -182,7 +182,7 @@ export function sparkline(samples, width = 80, height = 24, withAxis = false) {
   if (ttft) box.append(svg('polyline', { points: ttft, class: 'spark-ttft', fill: 'none' }));
   if (total) box.append(svg('polyline', { points: total, class: 'spark-total', fill: 'none' }));
   list.forEach((s, i) => {
-    if (s.outcome !== 'success') {
+    if (s.outcome !== 'success' && s.outcome !== 'overtaken') {
       const cls = s.outcome === 'rate_limited' ? 'spark-rl' : 'spark-fail';
       box.append(svg('line', { x1: x(i), x2: x(i), y1: pad, y2: height - pad, class: cls }));
     }

@@ -1,4 +1,4 @@
-// The Settings tab: pinning mode, toggles, filter rules and auto-update, applied from /api/settings.
+// The Settings tab: pinning mode, toggles, filter rules, auto-update and hedging, applied from /api/settings.
 
 import { byId, fill, h, isTextual, moveBefore, setField, setText, show } from './dom.js';
 import { isNum } from './format.js';
@@ -78,8 +78,28 @@ export function applySettings(s, { force = false } = {}) {
     byId('auto-update-enabled').checked = Boolean(s.autoUpdate?.enabled);
     byId('auto-update-interval').value = isNum(s.autoUpdate?.intervalHours) ? String(s.autoUpdate.intervalHours) : '';
   }
+  const hf = byId('hedging-form');
+  if (force || !formDirty(hf)) {
+    clearFormDirty(hf, byId('hedging-revert'));
+    const hg = s.hedging || {};
+    byId('hedging-enabled').checked = Boolean(hg.enabled);
+    byId('hedging-min-delay').value = isNum(hg.minDelayMs) ? String(hg.minDelayMs) : '';
+    byId('hedging-max-share').value = isNum(hg.maxShare) ? String(Math.round(hg.maxShare * 1000) / 10) : '';
+    byId('hedging-min-daily').value = isNum(hg.minDailyQuota) ? String(hg.minDailyQuota) : '';
+  }
   renderHeader();
   renderPinBanner();
+}
+
+/** The hedging form's values as `/api/settings` takes them, or an error message. */
+function hedgingFromForm() {
+  const delay = Number(byId('hedging-min-delay').value);
+  const share = Number(byId('hedging-max-share').value);
+  const daily = Number(byId('hedging-min-daily').value);
+  if (!Number.isInteger(delay) || delay < 0 || delay > 600000) return { error: 'The delay must be a whole number of milliseconds from 0 to 600000.', field: 'hedging-min-delay' };
+  if (!Number.isFinite(share) || share < 0 || share > 100) return { error: 'The share must be a percentage from 0 to 100.', field: 'hedging-max-share' };
+  if (!Number.isInteger(daily) || daily < 0) return { error: 'The daily quota must be a whole number of requests.', field: 'hedging-min-daily' };
+  return { value: { enabled: byId('hedging-enabled').checked, minDelayMs: delay, maxShare: share / 100, minDailyQuota: daily } };
 }
 
 export async function loadSettings(opts) {
@@ -168,6 +188,41 @@ export function initSettings() {
       setText(msg, 'Saved.');
       setTimeout(() => { if (msg.textContent === 'Saved.') setText(msg, ''); }, 3000);
       await Promise.all([loadSettings({ force: true }), loadModels()]);
+    });
+  });
+
+  // Hedging
+  const hf = byId('hedging-form');
+  const hfRevert = byId('hedging-revert');
+  hf.addEventListener('input', () => markFormDirty(hf, hfRevert));
+  hf.addEventListener('change', () => markFormDirty(hf, hfRevert));
+  hfRevert.addEventListener('click', () => {
+    clearFormDirty(hf, hfRevert);
+    if (state.settings) applySettings(state.settings, { force: true });
+  });
+  hf.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const msg = byId('hedging-message');
+    const hedging = hedgingFromForm();
+    if (hedging.error) {
+      msg.className = 'form-message is-error';
+      setText(msg, hedging.error);
+      byId(hedging.field).focus();
+      return;
+    }
+    withBusy(byId('hedging-save'), async () => {
+      try {
+        await api('/api/settings', { method: 'POST', body: { hedging: hedging.value } });
+      } catch (err) {
+        msg.className = 'form-message is-error';
+        setText(msg, err.message);
+        throw err;
+      }
+      clearFormDirty(hf, hfRevert);
+      msg.className = 'form-message is-ok';
+      setText(msg, 'Saved.');
+      setTimeout(() => { if (msg.textContent === 'Saved.') setText(msg, ''); }, 3000);
+      await loadSettings({ force: true });
     });
   });
 

@@ -663,6 +663,7 @@ pub async fn set_settings(
                         .is_none_or(|h| h.as_f64().is_some_and(|h| h >= 1.0))
             }
             "autostart" => value.get("enabled").is_some_and(Value::is_boolean),
+            "hedging" => valid_hedging(value),
             _ => return Err(invalid(format!("`{name}` is not a setting"), "body")),
         };
         if !ok {
@@ -675,7 +676,7 @@ pub async fn set_settings(
     saved(state.config.update(|raw| {
         for (name, value) in fields {
             match (name.as_str(), value) {
-                ("autoUpdate" | "autostart", Value::Object(parts)) => {
+                ("autoUpdate" | "autostart" | "hedging", Value::Object(parts)) => {
                     let section = object(raw, &name);
                     for (part, value) in parts {
                         section.insert(part, value);
@@ -688,6 +689,23 @@ pub async fn set_settings(
         }
     }))?;
     Ok(Json(views::settings(&state)))
+}
+
+/// `hedging`: an object of `enabled` (boolean), `minDelayMs` (0 to 600000), `maxShare`
+/// (0 to 1) and `minDailyQuota` (a whole number), each optional.
+fn valid_hedging(value: &Value) -> bool {
+    let Some(parts) = value.as_object() else {
+        return false;
+    };
+    parts.iter().all(|(part, value)| match part.as_str() {
+        "enabled" => value.is_boolean(),
+        "minDelayMs" => value.as_u64().is_some_and(|ms| ms <= 600_000),
+        "maxShare" => value
+            .as_f64()
+            .is_some_and(|share| (0.0..=1.0).contains(&share)),
+        "minDailyQuota" => value.as_u64().is_some_and(|n| n <= u64::from(u32::MAX)),
+        _ => false,
+    })
 }
 
 // ---- config transfer ----

@@ -180,6 +180,7 @@ fn row_view(
             "window": cooling.map(|(_, w)| window_name(w)),
             "remainingRequests": rate.and_then(|r| r.remaining_requests),
             "limitRequests": rate.and_then(|r| r.limit_requests),
+            "pacedPerMinute": state.pacer.limit(row, 0),
         },
         "score": row.score,
         "scoreSource": row.score_source,
@@ -243,7 +244,27 @@ pub fn models(state: &AppState) -> Value {
         "pinned": pin_view(&settings),
         "pinningMode": pinning_mode(&settings),
         "models": models,
+        "hedgeSpend": hedge_spend(state, &catalog, now),
     })
+}
+
+/// Each provider's hedge spend, by provider key (providers that never took part in a hedge
+/// show zeros).
+fn hedge_spend(
+    state: &AppState,
+    catalog: &crate::engine::catalog::Catalog,
+    now: Instant,
+) -> serde_json::Map<String, Value> {
+    catalog
+        .providers
+        .iter()
+        .map(|provider| {
+            (
+                provider.key.clone(),
+                json!(state.hedges.spend(&provider.key, now)),
+            )
+        })
+        .collect()
 }
 
 pub fn providers(state: &AppState) -> Value {
@@ -325,6 +346,7 @@ pub fn settings(state: &AppState) -> Value {
         "autoUpdate": settings.auto_update,
         "autostart": settings.autostart,
         "logPrompts": settings.log_prompts,
+        "hedging": settings.hedging,
         "version": env!("CARGO_PKG_VERSION"),
     })
 }

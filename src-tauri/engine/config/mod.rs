@@ -12,8 +12,8 @@ pub use env::{EnvOverrides, EnvSource, DEFAULT_OPENAI_COMPATIBLE};
 pub(crate) use file::write_atomically;
 pub use file::{default_config_path, ConfigError, ConfigFile};
 pub use settings::{
-    ApiKeys, AutoUpdate, Autostart, Pin, PinningMode, ProviderSettings, Settings, Timeouts,
-    DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_BODY_BYTES, DEFAULT_PING_INTERVAL_MINUTES,
+    ApiKeys, AutoUpdate, Autostart, Hedging, Pin, PinningMode, ProviderSettings, Settings,
+    Timeouts, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_BODY_BYTES, DEFAULT_PING_INTERVAL_MINUTES,
     DEFAULT_QUALITY_FLOOR,
 };
 pub use store::ConfigStore;

@@ -53,6 +53,8 @@ pub struct Settings {
     pub shared_state: SharedStateSettings,
     /// The page's first-run setup flow was finished or skipped (`/api/setup/done`).
     pub setup_completed: bool,
+    /// Sending a slow request to a second row too (`forward::hedge`).
+    pub hedging: Hedging,
 }
 
 /// `sharedState` in the config file. The URL's password is moved to the key store at start;
@@ -72,6 +74,36 @@ impl std::fmt::Debug for SharedStateSettings {
             .field("redis_url", &self.redis_url.as_ref().map(|_| "(set)"))
             .field("namespace", &self.namespace)
             .finish()
+    }
+}
+
+/// `hedging` in the config file.
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Hedging {
+    pub enabled: bool,
+    /// A request is hedged no sooner than this, whatever its row's p90.
+    pub min_delay_ms: u64,
+    /// Hedges may be at most this share of a provider's requests in any hour.
+    pub max_share: f64,
+    /// A provider whose documented daily quota is below this never gets a hedge.
+    pub min_daily_quota: u32,
+}
+
+impl Default for Hedging {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            min_delay_ms: 1_000,
+            max_share: 0.1,
+            min_daily_quota: 500,
+        }
+    }
+}
+
+impl Hedging {
+    pub fn min_delay(&self) -> Duration {
+        Duration::from_millis(self.min_delay_ms)
     }
 }
 
@@ -376,6 +408,23 @@ mod tests {
         assert_eq!(settings.max_attempts(), DEFAULT_MAX_ATTEMPTS);
         assert_eq!(settings.pinning_mode, PinningMode::Canonical);
         assert_eq!(settings.timeouts.first_byte_ms, 45_000);
+        assert_eq!(settings.hedging, Hedging::default());
+        assert!(settings.hedging.enabled);
+        assert_eq!(settings.hedging.min_delay(), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn hedging_reads_camel_case_and_keeps_defaults_for_missing_parts() {
+        let settings = parse(json!({"hedging": {"minDelayMs": 50, "maxShare": 0.25}}));
+        assert_eq!(
+            settings.hedging,
+            Hedging {
+                enabled: true,
+                min_delay_ms: 50,
+                max_share: 0.25,
+                min_daily_quota: 500,
+            }
+        );
     }
 
     #[test]

@@ -11,18 +11,18 @@ use http::{HeaderName, HeaderValue, StatusCode};
 use tokio::time::Instant;
 
 use crate::engine::error::ApiError;
-use crate::engine::health::scoring::ttft_budget;
 use crate::engine::health::{
-    AttemptReport, AttemptResult, HealthBook, RateLimitInfo, SampleSource,
+    AttemptReport, AttemptResult, HealthBook, NextFree, RateLimitInfo, SampleSource,
 };
 use crate::engine::providers::headers::header_pair;
 use crate::engine::providers::ModelRow;
-use crate::engine::requestlog::{AttemptLog, LogEntry, RequestLog};
+use crate::engine::requestlog::{AttemptLog, HedgeLog, LogEntry, LoserCost, RequestLog};
 use crate::engine::routing::Candidate;
 use crate::engine::upstream::failure::{is_context_overflow, FailedAttempts};
-use crate::engine::upstream::{self, Call, Failure, FailureKind, Reply};
+use crate::engine::upstream::{self, Failure, FailureKind, Reply};
 
-use super::attempt::{attempt_log, record_failure, ForwardContext};
+use super::attempt::{attempt_log, paced_log, send, take_slot, ForwardContext};
+use super::hedge;
 use super::policy::{self, Step, Verdict, Walk};
 use super::request::ChatRequest;
 use super::rescue::Rescue;
@@ -44,6 +44,8 @@ pub struct Trace {
     pub stream: bool,
     pub messages: Option<Vec<String>>,
     pub attempts: Vec<AttemptLog>,
+    /// The request's hedge, when it had one.
+    pub hedge: Option<HedgeLog>,
 }
 
 /// How a request ended, for its log entry.
@@ -65,6 +67,7 @@ impl Trace {
             stream,
             messages,
             attempts: Vec::new(),
+            hedge: None,
         }
     }
 
@@ -84,6 +87,7 @@ impl Trace {
             error: ending.error,
             attempts: self.attempts,
             messages: self.messages,
+            hedge: self.hedge,
         }
     }
 }
@@ -179,7 +183,8 @@ fn reply_status(reply: &Reply) -> StatusCode {
 }
 
 /// Walks the candidates as `policy` says; returns the index of the candidate that answered,
-/// its reply and when its attempt began.
+/// its reply and when its attempt began. A row at its per-minute limit is passed over (a
+/// `paced` line in the log); one slow attempt per request may be hedged (`hedge::race`).
 async fn try_candidates(
     context: &ForwardContext,
     request: &ChatRequest,
@@ -195,18 +200,39 @@ async fn try_candidates(
     // none answers, the client gets the first overflow's 400 as the provider said it.
     let mut overflows: Vec<policy::Overflow> = Vec::new();
     let mut overflow_reply: Option<(usize, Reply, Instant)> = None;
-    let give_up = |failures, overflow_reply: Option<(usize, Reply, Instant)>| match overflow_reply {
-        Some(reply) => Ok(reply),
-        None => Err(all_failed(failures)),
+    // Candidates a hedge already tried, and when the first paced row frees a slot.
+    let mut tried = vec![false; candidates.len()];
+    let mut hedged = false;
+    let mut paced_until: Option<Instant> = None;
+    let give_up = |failures, overflow_reply: Option<(usize, Reply, Instant)>, paced_until| {
+        match overflow_reply {
+            Some(reply) => Ok(reply),
+            None => Err(all_failed(failures, paced_until)),
+        }
     };
     for (index, candidate) in candidates.iter().enumerate() {
         let row = &candidate.row;
-        if !policy::fits_after_overflow(&overflows, &row.group, row.context) {
+        if tried[index] || !policy::fits_after_overflow(&overflows, &row.group, row.context) {
             continue;
         }
+        // A cooling row (`admit` would refuse it) takes no pacing slot; the slot is taken
+        // before the breaker is asked, so a paced row keeps its trial for a later request.
+        let now = Instant::now();
+        if health.condition(row, now).cooling(now).is_some() {
+            continue;
+        }
+        let mut slot = match take_slot(context, row, now) {
+            Ok(key) => Some(key),
+            Err(NextFree(free)) => {
+                trace.attempts.push(paced_log(row, free));
+                paced_until = Some(paced_until.map_or(free, |until: Instant| until.min(free)));
+                continue;
+            }
+        };
         if !health.admit(row, Instant::now()) {
             continue;
         }
+        tried[index] = true;
         if row.context.is_none() {
             overflows.iter_mut().for_each(|o| o.tried_unknown = true);
         }
@@ -218,12 +244,69 @@ async fn try_candidates(
         let mut retried_same_row = false;
         loop {
             if !policy::may_attempt(attempts, max_attempts, Instant::now(), deadline) {
-                return give_up(failures, overflow_reply);
+                return give_up(failures, overflow_reply, paced_until);
             }
+            let key = match slot.take() {
+                Some(key) => key,
+                None => match take_slot(context, row, Instant::now()) {
+                    Ok(key) => key,
+                    Err(NextFree(free)) => {
+                        trace.attempts.push(paced_log(row, free));
+                        break;
+                    }
+                },
+            };
             attempts += 1;
             let started = Instant::now();
             let last_candidate = index + 1 == candidates.len();
-            let reply = send(context, request, candidate, deadline, last_candidate).await;
+            let reply = if hedged || !context.settings.hedging.enabled || last_candidate {
+                send(context, request, candidate, deadline, last_candidate, key).await
+            } else {
+                let raced = hedge::race(
+                    context,
+                    request,
+                    candidates,
+                    index,
+                    &tried,
+                    key,
+                    deadline,
+                    last_candidate,
+                )
+                .await;
+                match raced {
+                    hedge::Raced::Alone(reply) => reply,
+                    hedge::Raced::HedgeWon {
+                        primary,
+                        hedge,
+                        reply,
+                    } => {
+                        let winner = &candidates[hedge.index].row;
+                        log_hedge_won(context, trace, row, started, primary, hedge, winner, &reply);
+                        return Ok((hedge.index, reply, hedge.started));
+                    }
+                    hedge::Raced::PrimaryStands {
+                        primary,
+                        hedge,
+                        hedge_failure,
+                    } => {
+                        hedged = true;
+                        tried[hedge.index] = true;
+                        attempts += 1;
+                        let other = &candidates[hedge.index].row;
+                        let race = LostRace {
+                            primary_row: row,
+                            primary_answered: primary.is_ok(),
+                            hedge_row: other,
+                            hedge,
+                        };
+                        log_hedge_lost(context, trace, race, hedge_failure.as_ref());
+                        if let Some(failure) = hedge_failure {
+                            failures.push(other.row_id(), failure);
+                        }
+                        primary
+                    }
+                }
+            };
             let verdict = match &reply {
                 Ok(Reply::Refused { body, .. }) if is_context_overflow(body) => {
                     Verdict::ContextOverflow
@@ -302,84 +385,129 @@ async fn try_candidates(
             }
         }
     }
-    give_up(failures, overflow_reply)
+    give_up(failures, overflow_reply, paced_until)
 }
 
-/// One attempt with this candidate's time budget, recorded in health when it failed.
-async fn send(
+fn hedge_attempt_log(
+    row: &ModelRow,
+    role: &str,
+    status: Option<u16>,
+    started: Instant,
+    error: Option<String>,
+) -> AttemptLog {
+    let mut log = attempt_log(row, status, started, error);
+    log.hedge = Some(role.to_string());
+    log
+}
+
+/// Logs and counts a race the hedge won: the primary was dropped (or had failed).
+#[allow(clippy::too_many_arguments)] // one race's parts, as the executor holds them
+fn log_hedge_won(
     context: &ForwardContext,
-    request: &ChatRequest,
-    candidate: &Candidate,
-    deadline: Instant,
-    last_candidate: bool,
-) -> Result<Reply, Failure> {
-    let row = &candidate.row;
-    let timeouts = context.settings.timeouts;
-    let budget = if request.stream {
-        policy::first_token_budget(
-            ttft_budget(&candidate.condition, timeouts.first_byte()),
-            candidate.condition.ttft_p95_ms.is_some(),
-            last_candidate,
-        )
-    } else {
-        timeouts.response()
-    };
-    let left = deadline.saturating_duration_since(Instant::now());
-    let state = &context.state;
-    let key = state
-        .credentials
-        .key_for(&context.settings, &row.provider.key, Instant::now());
-    tracing::debug!(target: "modelrelay::route", row = %row.row_id(), budget_ms = budget.min(left).as_millis() as u64, "forwarding");
-    let reply = upstream::send(Call {
-        http: &state.http,
-        row,
-        key: key.as_ref().map(|choice| choice.key.clone()),
-        identity: &state.identity,
-        kiro: &state.kiro,
-        body: request.body_for(&row.upstream_id),
-        stream: request.stream,
-        first_byte_budget: budget.min(left),
-        idle: timeouts.idle(),
-    })
-    .await;
-    if let Err(failure) = &reply {
-        record_failure(context, row, failure);
-        if let (true, Some(choice)) = (failure.is_rate_limit(), &key) {
-            state
-                .credentials
-                .report_rate_limited(&row.provider.key, choice.index, Instant::now());
-            check_account_quota(context, row, choice.key.clone());
-        }
-    }
-    reply
-}
-
-/// After a 429, asks the provider's account endpoint (in the background, when it has one)
-/// whether the whole account's free quota is spent; if so every row of the account is
-/// skipped until the reset.
-fn check_account_quota(context: &ForwardContext, row: &Arc<ModelRow>, key: secrecy::SecretString) {
-    if row.provider.quota_check.is_none() {
-        return;
-    }
-    let state = &context.state;
-    let (http, health, row) = (state.http.clone(), state.health.clone(), row.clone());
-    state.tasks.spawn(async move {
-        let Some(rate) = upstream::account_quota(&http, &row.provider, &key).await else {
-            return;
-        };
-        if rate.exhausted_for.is_some() {
-            health.record(
-                &row,
-                AttemptReport {
-                    source: SampleSource::Traffic,
-                    outcome: AttemptResult::RateLimited {
-                        message: format!("the {} account's free quota is spent", row.provider.name),
-                    },
-                    rate: Some(rate),
-                },
+    trace: &mut Trace,
+    primary_row: &ModelRow,
+    primary_started: Instant,
+    primary: Option<Failure>,
+    hedge: hedge::Hedge,
+    winner: &ModelRow,
+    reply: &Reply,
+) {
+    let ledger = &context.state.hedges;
+    ledger.record_win(&winner.provider.key);
+    let primary_ms = primary_started.elapsed().as_millis() as u64;
+    let (status, error, loser) = match &primary {
+        Some(failure) => (failure.status(), Some(failure.message.clone()), None),
+        None => {
+            ledger.record_cancelled(&primary_row.provider.key);
+            context.state.health.record_overtaken(
+                primary_row,
+                primary_started.elapsed(),
                 Instant::now(),
             );
+            (
+                None,
+                Some("cancelled: the hedge answered first".to_string()),
+                Some(primary_row),
+            )
         }
+    };
+    trace.attempts.push(hedge_attempt_log(
+        primary_row,
+        "primary",
+        status,
+        primary_started,
+        error,
+    ));
+    trace.attempts.push(hedge_attempt_log(
+        winner,
+        "hedge",
+        Some(reply_status(reply).as_u16()),
+        hedge.started,
+        None,
+    ));
+    trace.hedge = Some(HedgeLog {
+        after_ms: hedge.after.as_millis() as u64,
+        primary: primary_row.row_id(),
+        hedge: winner.row_id(),
+        winner: "hedge".into(),
+        loser_cost: loser.map(|row| LoserCost {
+            provider: row.provider.key.clone(),
+            requests: 1,
+            ms: primary_ms,
+        }),
+    });
+}
+
+/// A race the hedge did not win: who took part and whether the primary answered.
+struct LostRace<'a> {
+    primary_row: &'a ModelRow,
+    primary_answered: bool,
+    hedge_row: &'a ModelRow,
+    hedge: hedge::Hedge,
+}
+
+/// Logs and counts a race the hedge did not win: it was dropped when the primary answered,
+/// or it failed (`winner` is then `primary` if the primary answered, else `none`).
+fn log_hedge_lost(
+    context: &ForwardContext,
+    trace: &mut Trace,
+    race: LostRace<'_>,
+    failure: Option<&Failure>,
+) {
+    let LostRace {
+        primary_row,
+        primary_answered,
+        hedge_row,
+        hedge,
+    } = race;
+    let hedge_ms = hedge.started.elapsed().as_millis() as u64;
+    let (status, error) = match failure {
+        Some(failure) => (failure.status(), Some(failure.message.clone())),
+        None => {
+            context
+                .state
+                .hedges
+                .record_cancelled(&hedge_row.provider.key);
+            (None, Some("cancelled: the primary answered first".into()))
+        }
+    };
+    trace.attempts.push(hedge_attempt_log(
+        hedge_row,
+        "hedge",
+        status,
+        hedge.started,
+        error,
+    ));
+    trace.hedge = Some(HedgeLog {
+        after_ms: hedge.after.as_millis() as u64,
+        primary: primary_row.row_id(),
+        hedge: hedge_row.row_id(),
+        winner: if primary_answered { "primary" } else { "none" }.into(),
+        loser_cost: failure.is_none().then(|| LoserCost {
+            provider: hedge_row.provider.key.clone(),
+            requests: 1,
+            ms: hedge_ms,
+        }),
     });
 }
 
@@ -635,7 +763,20 @@ fn record_stream_end(
 }
 
 /// The error for a request whose every candidate failed, with each attempt's failure.
-fn all_failed(failures: FailedAttempts) -> ApiError {
+fn all_failed(failures: FailedAttempts, paced_until: Option<Instant>) -> ApiError {
+    if let (true, Some(free)) = (failures.is_empty(), paced_until) {
+        let seconds = free
+            .saturating_duration_since(Instant::now())
+            .as_secs_f64()
+            .ceil()
+            .max(1.0) as u64;
+        return ApiError::RateLimited {
+            message: format!(
+                "every candidate is at its provider's per-minute limit; retry in {seconds} s"
+            ),
+            retry_after_secs: seconds,
+        };
+    }
     if failures.is_empty() {
         return ApiError::NoProviderAvailable(
             "every candidate was skipped because it is failing or busy; try again in a few seconds"

@@ -17,7 +17,7 @@ use crate::engine::requestlog::AttemptLog;
 use crate::engine::routing::Candidate;
 use crate::engine::upstream::{self, Call, Reply, UpstreamBody};
 
-use super::attempt::{attempt_log, record_failure, ForwardContext};
+use super::attempt::{attempt_log, paced_log, record_failure, take_slot, ForwardContext};
 use super::request::ChatRequest;
 
 /// A continuation that produced its first chunk.
@@ -85,6 +85,14 @@ impl Rescue {
             if Instant::now() >= self.deadline {
                 return None;
             }
+            // A row at its per-minute limit is passed over, as the executor does.
+            let mut slot = match take_slot(&self.context, &row, Instant::now()) {
+                Ok(key) => Some(key),
+                Err(crate::engine::health::NextFree(free)) => {
+                    log.push(paced_log(&row, free));
+                    continue;
+                }
+            };
             if !health.admit(&row, Instant::now()) {
                 continue;
             }
@@ -95,8 +103,18 @@ impl Rescue {
                 health.continuation(&row)
             };
             loop {
+                let key = match slot.take() {
+                    Some(key) => key,
+                    None => match take_slot(&self.context, &row, Instant::now()) {
+                        Ok(key) => key,
+                        Err(crate::engine::health::NextFree(free)) => {
+                            log.push(paced_log(&row, free));
+                            break;
+                        }
+                    },
+                };
                 let started = Instant::now();
-                match self.send(&candidate, delivered, mode).await {
+                match self.send(&candidate, delivered, mode, key).await {
                     Ok(Reply::Stream {
                         first, rest, rate, ..
                     }) => {
@@ -150,15 +168,13 @@ impl Rescue {
         candidate: &Candidate,
         delivered: &str,
         mode: ContinueMode,
+        key: Option<crate::engine::credentials::KeyChoice>,
     ) -> Result<Reply, upstream::Failure> {
         let row = &candidate.row;
         let settings = &self.context.settings;
         let state = &self.context.state;
         let left = self.deadline.saturating_duration_since(Instant::now());
         let budget = ttft_budget(&candidate.condition, settings.timeouts.first_byte()).min(left);
-        let key = state
-            .credentials
-            .key_for(settings, &row.provider.key, Instant::now());
         upstream::send(Call {
             http: &state.http,
             row,

@@ -205,6 +205,8 @@ fn condition_of(rows: &Rows, pools: &Pools, row: &ModelRow, now: Instant) -> Row
     RowCondition {
         ttft_ms: merged.ttft_ms,
         ttft_p95_ms: health.stats.ttft_p95(),
+        ttft_p90_ms: health.stats.ttft_p90(),
+        total_p90_ms: health.stats.total_p90(),
         tokens_per_second: merged.tokens_per_second,
         error_rate: merged.error_rate,
         headroom: health.headroom(now),
@@ -579,6 +581,26 @@ impl HealthBook {
         LiveState { learned, summaries }
     }
 
+    /// A request to `row` was dropped after `waited` because a hedge answered first: the row
+    /// was at least that slow this time. The wait moves its average time to first token (a
+    /// lower bound), so a row that is overtaken moves down the ranking as a slow answer would
+    /// move it; its percentiles, breaker and error rate are untouched (it did not fail).
+    pub fn record_overtaken(&self, row: &ModelRow, waited: Duration, now: Instant) {
+        let mut rows = self.lock_rows();
+        let health = row_health_mut(&mut rows, row);
+        health.stats.record(Sample {
+            at: now,
+            source: SampleSource::Traffic,
+            outcome: SampleOutcome::Overtaken,
+            ttft_ms: Some(waited.as_secs_f64() * 1000.0),
+            total_ms: None,
+            tokens: None,
+            status: None,
+        });
+        drop(rows);
+        self.changes.send_modify(|version| *version += 1);
+    }
+
     pub fn view(&self, row: &ModelRow, now: Instant) -> RowHealthView {
         let condition = self.condition(row, now);
         let rows = self.lock_rows();
@@ -905,6 +927,34 @@ mod tests {
             follower.admit(&row, result_due),
             "no result in time: its own trial"
         );
+    }
+
+    #[test]
+    fn an_overtaken_request_counts_as_a_slow_first_token_not_a_failure() {
+        let book = HealthBook::default();
+        let row = row("x", false);
+        let now = Instant::now();
+        let quick = AttemptReport {
+            source: SampleSource::Traffic,
+            outcome: AttemptResult::Success {
+                ttft: Duration::from_millis(100),
+                total: Duration::from_millis(300),
+                tokens: Some(20),
+            },
+            rate: None,
+        };
+        book.record(&row, quick, now);
+        book.record_overtaken(&row, Duration::from_millis(1100), now);
+        let condition = book.condition(&row, now);
+        assert_eq!(condition.ttft_ms, Some(100.0 + 0.35 * 1000.0));
+        assert_eq!(
+            condition.ttft_p90_ms,
+            Some(100.0),
+            "the wait is no percentile"
+        );
+        assert_eq!(condition.error_rate, 0.0);
+        assert_eq!(condition.admission, Admission::Yes);
+        assert_eq!(book.view(&row, now).uptime, Some(1.0));
     }
 
     #[test]

@@ -43,6 +43,9 @@ const TTFT_BUDGET_FLOOR: Duration = Duration::from_secs(8);
 pub struct RowCondition {
     pub ttft_ms: Option<f64>,
     pub ttft_p95_ms: Option<f64>,
+    /// Recent 90th percentiles of the first token and of a whole answer: when to hedge.
+    pub ttft_p90_ms: Option<f64>,
+    pub total_p90_ms: Option<f64>,
     pub tokens_per_second: Option<f64>,
     pub error_rate: f64,
     /// Fraction of the request quota left, when the provider says.
@@ -61,6 +64,8 @@ impl Default for RowCondition {
         Self {
             ttft_ms: None,
             ttft_p95_ms: None,
+            ttft_p90_ms: None,
+            total_p90_ms: None,
             tokens_per_second: None,
             error_rate: 0.0,
             headroom: None,

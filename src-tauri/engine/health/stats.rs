@@ -30,6 +30,9 @@ pub enum SampleOutcome {
     Failure,
     RateLimited,
     Timeout,
+    /// Dropped because a hedge answered first: `ttft_ms` is how long it had waited, a lower
+    /// bound of its real time to first token.
+    Overtaken,
 }
 
 #[derive(Debug, Clone)]
@@ -56,6 +59,10 @@ pub struct RowStats {
     /// The 95th percentile of `samples`' successful TTFTs, kept current by `record` so that
     /// planning reads it without sorting.
     ttft_p95: Option<f64>,
+    /// The 90th percentiles of successful TTFTs and of whole answers' times: how long a
+    /// request waits before it is hedged (`forward::hedge`).
+    ttft_p90: Option<f64>,
+    total_p90: Option<f64>,
 }
 
 /// Whether a sample is one of those the TTFT p95 is taken over.
@@ -98,6 +105,13 @@ impl RowStats {
             SampleOutcome::Failure | SampleOutcome::Timeout => {
                 self.error_ewma = ewma(Some(self.error_ewma), 1.0);
             }
+            // The wait moves the average as a slow answer would; it stays out of the
+            // percentiles (a censored value would feed the hedge delay back into itself).
+            SampleOutcome::Overtaken => {
+                if let Some(waited) = sample.ttft_ms {
+                    self.ttft_ewma = Some(ewma(self.ttft_ewma, waited));
+                }
+            }
             SampleOutcome::RateLimited => {}
         }
         let mut ttfts_changed = counts_for_p95(&sample);
@@ -108,7 +122,9 @@ impl RowStats {
         }
         self.samples.push_back(sample);
         if ttfts_changed {
-            self.ttft_p95 = self.compute_ttft_p95();
+            self.ttft_p95 = self.percentile(0.95, |s| s.ttft_ms);
+            self.ttft_p90 = self.percentile(0.90, |s| s.ttft_ms);
+            self.total_p90 = self.percentile(0.90, |s| s.total_ms);
         }
     }
 
@@ -121,18 +137,29 @@ impl RowStats {
         self.ttft_p95
     }
 
-    fn compute_ttft_p95(&self) -> Option<f64> {
+    /// The 90th percentile of recent successful TTFTs.
+    pub fn ttft_p90(&self) -> Option<f64> {
+        self.ttft_p90
+    }
+
+    /// The 90th percentile of recent successful answers' whole times.
+    pub fn total_p90(&self) -> Option<f64> {
+        self.total_p90
+    }
+
+    /// The `p` quantile (nearest rank) of one measure over recent successful samples.
+    fn percentile(&self, p: f64, measure: impl Fn(&Sample) -> Option<f64>) -> Option<f64> {
         let mut values: Vec<f64> = self
             .samples
             .iter()
             .filter(|s| s.outcome == SampleOutcome::Success)
-            .filter_map(|s| s.ttft_ms)
+            .filter_map(measure)
             .collect();
         if values.is_empty() {
             return None;
         }
         values.sort_by(f64::total_cmp);
-        let index = ((values.len() as f64) * 0.95).ceil() as usize;
+        let index = ((values.len() as f64) * p).ceil() as usize;
         values
             .get(index.saturating_sub(1).min(values.len() - 1))
             .copied()
@@ -143,7 +170,12 @@ impl RowStats {
         let counted: Vec<_> = self
             .samples
             .iter()
-            .filter(|s| s.outcome != SampleOutcome::RateLimited)
+            .filter(|s| {
+                !matches!(
+                    s.outcome,
+                    SampleOutcome::RateLimited | SampleOutcome::Overtaken
+                )
+            })
             .collect();
         if counted.is_empty() {
             return None;
@@ -246,6 +278,23 @@ mod tests {
             Some(97.0),
             "the 38th of the last 40 values, 60..=99"
         );
+        assert_eq!(stats.ttft_p90(), Some(95.0), "the 36th of 60..=99");
+        assert_eq!(stats.total_p90(), Some(1095.0));
+        let overtaken = Sample {
+            outcome: SampleOutcome::Overtaken,
+            ..ok(now, 5_000.0)
+        };
+        stats.record(overtaken);
+        assert_eq!(
+            stats.ttft_p95(),
+            Some(98.0),
+            "the 38th of 61..=99 (the oldest left the window): a censored wait is no percentile"
+        );
+        assert!(
+            stats.ttft_ewma.unwrap() > 1_000.0,
+            "but it moves the average"
+        );
+        assert_eq!(stats.uptime(), Some(1.0));
         let limited = Sample {
             outcome: SampleOutcome::RateLimited,
             ..ok(now, 1.0)

@@ -8,13 +8,20 @@ use axum::response::{IntoResponse, Response};
 use http::header;
 
 use crate::engine::error::ApiError;
-use crate::engine::metrics::CONTENT_TYPE;
+use crate::engine::metrics::{Gauged, CONTENT_TYPE};
 use crate::engine::state::AppState;
 
 pub async fn metrics(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
+    let settings = state.config.settings();
+    let catalog = state.catalog.current();
     let text = state
         .metrics
-        .render(&state)
+        .render(Gauged {
+            settings: &settings,
+            catalog: &catalog,
+            credentials: &state.credentials,
+            health: &state.health,
+        })
         .map_err(|error| ApiError::Storage(format!("the metrics could not be encoded: {error}")))?;
     Ok(([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response())
 }

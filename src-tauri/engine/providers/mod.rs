@@ -106,6 +106,18 @@ pub struct FreeTierLimits {
     pub tpm: Option<u32>,
 }
 
+impl FreeTierLimits {
+    /// Probes a provider with these limits may be sent per day: a tenth of a daily quota, a
+    /// twentieth of a per-minute quota, or one a minute when no limit is documented.
+    pub fn daily_probe_budget(&self) -> f64 {
+        match (self.rpd, self.rpm) {
+            (Some(rpd), _) => (f64::from(rpd) / 10.0).max(1.0),
+            (None, Some(rpm)) => f64::from(rpm) * 60.0 * 24.0 / 20.0,
+            (None, None) => 1440.0,
+        }
+    }
+}
+
 /// One upstream account: a built-in provider or a user's OpenAI-compatible endpoint.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Provider {

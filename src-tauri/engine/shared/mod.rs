@@ -16,7 +16,11 @@ use redis::aio::ConnectionManager;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
-use crate::engine::state::AppState;
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::config::ConfigStore;
+use crate::engine::credentials::Credentials;
+use crate::engine::health::HealthBook;
 
 pub use entry::{Envelope, KeyHash, SharedEntry};
 pub use mirror::Mirror;
@@ -183,23 +187,27 @@ impl SharedState {
 }
 
 /// Joins the team, if one is configured: the health book and key pools report what they
-/// learn, and the link task (on `AppState::tasks`) connects, listens and writes.
-pub fn start(state: &Arc<AppState>) {
-    let shared = state.shared.clone();
-    let Some(target) = &shared.target else {
-        return;
-    };
+/// learn from now on, and the returned link task (the caller runs it on `AppState::tasks`)
+/// connects, listens and writes until `shutdown`.
+pub fn start(
+    shared: &Arc<SharedState>,
+    health: &Arc<HealthBook>,
+    credentials: &Arc<Credentials>,
+    config: &Arc<ConfigStore>,
+    shutdown: CancellationToken,
+) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
+    let target = shared.target.as_ref()?;
     let mirror = Arc::new(Mirror::new(
         shared.router.clone(),
-        state.health.clone(),
-        state.credentials.clone(),
-        state.config.clone(),
+        health.clone(),
+        credentials.clone(),
+        config.clone(),
     ));
     *shared.mirror.lock().unwrap_or_else(|e| e.into_inner()) = Some(mirror.clone());
     let (book_tx, book_rx) = mpsc::unbounded_channel();
     let (keys_tx, keys_rx) = mpsc::unbounded_channel();
-    state.health.share_with(book_tx);
-    state.credentials.share_with(keys_tx);
+    health.share_with(book_tx);
+    credentials.share_with(keys_tx);
     if target.shown.starts_with("rediss:") {
         // redis' TLS takes rustls' process-wide provider; one may already be installed.
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
@@ -215,7 +223,7 @@ pub fn start(state: &Arc<AppState>) {
         book: book_rx,
         keys: keys_rx,
     };
-    state.spawn(link.run(state.shutdown.clone()));
+    Some(link.run(shutdown))
 }
 
 #[cfg(test)]
