@@ -260,6 +260,7 @@ fn simulate(shared: bool) -> (u32, u32, u32) {
                 book.clone(),
                 credentials.clone(),
                 config.clone(),
+                Arc::default(),
             );
             SimRouter {
                 book,

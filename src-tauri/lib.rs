@@ -25,7 +25,7 @@
 //!     keeps the hedge rules and spend (`hedging`); `prober` keeps idle rows measured within
 //!     each provider's budget.
 //!   - `shared` is team mode: routers naming one Redis share cooldowns, circuits, row numbers,
-//!     key turns, probe leases and retired rows; requests read only local copies it keeps fresh.
+//!     key turns, probe leases, retired rows and pacing windows; requests read only local copies it keeps fresh.
 //!   - `admin` is the `/api` behind the page (with the first-run setup, which merges agent
 //!     configs through `agents`, shared with the CLI's `onboard`); `requestlog` keeps the last
 //!     requests in memory and feeds `metrics` (`GET /metrics`, Prometheus).

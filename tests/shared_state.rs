@@ -341,3 +341,53 @@ async fn team_mode_is_off_by_default() {
     assert_eq!(router.get_json("/api/status").await["sharedState"], off);
     assert_eq!(router.chat(user_message("m", false)).await.status(), 200);
 }
+
+#[tokio::test]
+async fn routers_sharing_a_key_stay_under_its_per_minute_limit_together() {
+    let redis = TestRedis::start().await;
+    // Groq's catalog entry says 30 requests a minute; this fake Groq answers 429 after 30.
+    let groq = FakeUpstream::start().await;
+    let mut scripts = vec![Script::text("groq"); 30];
+    scripts.push(Script::status(429, "rate limit exceeded").header("retry-after", "60"));
+    groq.on_sequence("coder", scripts);
+    let spare = FakeUpstream::start().await;
+    spare.on("coder", Script::text("spare"));
+    let config = json!({
+        "hedging": {"enabled": false},
+        "apiKeys": {"groq": "gsk_team_key_0123456789"},
+        "providers": {
+            "groq": {"baseUrl": groq.base_url(), "priority": 0},
+            "openai-compatible:spare": {"enabled": true, "name": "spare", "baseUrl": spare.base_url(),
+                                        "modelId": "coder", "group": "coder", "discoverModels": false, "priority": 1},
+        }
+    });
+    let (a, b) = start_team(config, &redis.url()).await;
+    for router in [&a, &b] {
+        let state = router.engine.state().clone();
+        eventually("groq's `coder` row is discovered", || {
+            state
+                .catalog
+                .current()
+                .rows
+                .iter()
+                .any(|row| row.row_id() == "groq/coder")
+        })
+        .await;
+    }
+
+    let through_a =
+        futures_util::future::join_all((0..20).map(|_| a.chat(user_message("coder", false)))).await;
+    assert!(through_a.iter().all(|r| served_by(r) == "groq"));
+    let b_state = b.engine.state().clone();
+    eventually("b counts a's twenty requests in the key's window", || {
+        b_state.shared.applied("sent") >= 20
+    })
+    .await;
+    let through_b =
+        futures_util::future::join_all((0..20).map(|_| b.chat(user_message("coder", false)))).await;
+    assert!(through_b.iter().all(|r| r.status() == 200));
+    let to_groq = through_b.iter().filter(|r| served_by(r) == "groq").count();
+    assert_eq!(to_groq, 10, "b takes only what is left of the key's minute");
+    assert_eq!(groq.chat_requests().len(), 30, "no request past the limit");
+    assert_eq!(spare.chat_requests().len(), 10);
+}

@@ -230,6 +230,16 @@ impl Credentials {
         state.uses[index] = state.uses[index].saturating_add(1);
     }
 
+    /// The index in `provider`'s pool of the key `is_key` picks (a peer named it by hash).
+    pub fn index_of(
+        &self,
+        settings: &Settings,
+        provider: &str,
+        is_key: &dyn Fn(&SecretString) -> bool,
+    ) -> Option<usize> {
+        self.pool(settings, provider).iter().position(is_key)
+    }
+
     /// A peer drew a 429 with the key `is_key` picks: skip it here too until `until`.
     pub fn apply_peer_key_cooling(
         &self,

@@ -254,6 +254,7 @@ pub async fn start(options: EngineOptions) -> Result<RunningEngine, StartError> 
         &state.health,
         &state.credentials,
         &state.config,
+        &state.pacer,
         shutdown.clone(),
     ) {
         state.spawn(link);

@@ -14,10 +14,11 @@
 //! router sent, to publish).
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use rustc_hash::FxHashMap;
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::engine::providers::ModelRow;
@@ -128,6 +129,9 @@ struct Bucket {
 #[derive(Debug, Default)]
 pub struct Pacer {
     buckets: Mutex<FxHashMap<PaceKey, Bucket>>,
+    /// Team mode: every slot taken here is told to the team, so routers sharing a key stay
+    /// under its limit together (set once; nothing is sent when team mode is off).
+    team: OnceLock<mpsc::UnboundedSender<PaceKey>>,
 }
 
 impl Pacer {
@@ -138,10 +142,22 @@ impl Pacer {
     /// Takes a slot for one request to `row` with its provider's key `key`, or says when one
     /// frees.
     pub fn try_take(&self, row: &ModelRow, key: KeyId, now: Instant) -> Result<(), NextFree> {
+        let window = PaceKey::of(row, key);
         let mut buckets = self.lock();
-        let bucket = buckets.entry(PaceKey::of(row, key)).or_default();
+        let bucket = buckets.entry(window.clone()).or_default();
         let limit = effective_limit(row.provider.limits.rpm, bucket.learned);
-        bucket.window.try_take(limit, now)
+        bucket.window.try_take(limit, now)?;
+        drop(buckets);
+        if let Some(team) = self.team.get() {
+            // The receiver ends only with the engine; nothing to do then.
+            let _ = team.send(window);
+        }
+        Ok(())
+    }
+
+    /// Tells `team` of every slot taken from now on (once; later calls are ignored).
+    pub fn share_with(&self, team: mpsc::UnboundedSender<PaceKey>) {
+        let _ = self.team.set(team);
     }
 
     /// The per-minute limit `row` is paced to with key `key`, if any.

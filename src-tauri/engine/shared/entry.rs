@@ -82,6 +82,14 @@ pub enum SharedEntry {
         model: String,
         summary: RowSummary,
     },
+    /// One request went out with the key hashing to `key` (to `model`, unless the provider's
+    /// quota spans its models): counted in that key's per-minute pacing window; an event.
+    Sent {
+        provider: String,
+        key: KeyHash,
+        model: Option<String>,
+        at_ms: u64,
+    },
     /// The provider said the row's model is gone: retired until `until_ms` (every key of the
     /// provider: a model is gone for all of them).
     Retired {
@@ -102,6 +110,7 @@ impl SharedEntry {
             Self::Circuit { .. } => "circuit",
             Self::Health { .. } => "health",
             Self::Retired { .. } => "retired",
+            Self::Sent { .. } => "sent",
         }
     }
 
@@ -132,6 +141,16 @@ impl SharedEntry {
             Self::Retired {
                 provider, model, ..
             } => format!("retired:{provider}:{model}"),
+            Self::Sent {
+                provider,
+                key,
+                model,
+                ..
+            } => format!(
+                "sent:{provider}:{}:{}",
+                key.as_str(),
+                model.as_deref().unwrap_or("*")
+            ),
         }
     }
 
@@ -142,7 +161,7 @@ impl SharedEntry {
             Self::Cooldown { until_ms, .. }
             | Self::KeyCooling { until_ms, .. }
             | Self::Retired { until_ms, .. } => Some(until(*until_ms)),
-            Self::Turn { .. } => None,
+            Self::Turn { .. } | Self::Sent { .. } => None,
             Self::Circuit {
                 trial_at_ms: Some(at),
                 ..

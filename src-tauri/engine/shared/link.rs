@@ -14,7 +14,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::credentials::KeyLearned;
-use crate::engine::health::Learned;
+use crate::engine::health::{Learned, PaceKey};
 
 use super::entry::{Clock, Envelope, Names, SharedEntry};
 use super::mirror::Mirror;
@@ -35,6 +35,7 @@ pub(super) struct Link {
     pub mirror: Arc<Mirror>,
     pub book: UnboundedReceiver<Learned>,
     pub keys: UnboundedReceiver<(String, KeyLearned)>,
+    pub paces: UnboundedReceiver<PaceKey>,
 }
 
 /// A live connection: commands, the subscription, and the team's salt for key hashes.
@@ -232,6 +233,7 @@ impl Link {
                     () = &mut pause => break,
                     Some(_) = self.book.recv() => {}
                     Some(_) = self.keys.recv() => {}
+                    Some(_) = self.paces.recv() => {}
                 }
             }
             backoff = (backoff * 2).min(LONGEST_BACKOFF);
@@ -285,6 +287,11 @@ impl Link {
                     if let Some(entry) = self.mirror.from_keys(&session.salt, provider, learned, clock) {
                         session.write(&router, entry, clock).await;
                     }
+                }
+                Some(window) = self.paces.recv() => {
+                    let clock = Clock::now();
+                    let entry = self.mirror.from_pace(&session.salt, window, clock);
+                    session.write(&router, entry, clock).await;
                 }
                 _ = tick.tick() => {
                     let clock = Clock::now();

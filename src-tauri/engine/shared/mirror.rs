@@ -10,7 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::engine::config::ConfigStore;
 use crate::engine::credentials::{Credentials, KeyLearned};
-use crate::engine::health::{HealthBook, Learned, PeerSummary, RowSummary};
+use crate::engine::health::{HealthBook, Learned, PaceKey, Pacer, PeerSummary, RowSummary};
 
 use super::entry::{Clock, Envelope, KeyHash, SharedEntry, HEALTH_TTL, PEER_TRIAL_WAIT, TURN_TTL};
 
@@ -20,6 +20,7 @@ pub struct Mirror {
     health: Arc<HealthBook>,
     credentials: Arc<Credentials>,
     config: Arc<ConfigStore>,
+    pacer: Arc<Pacer>,
     /// The row numbers last sent, so only changes go out.
     published: Mutex<HashMap<(String, String), RowSummary>>,
     /// Entries from peers applied so far, by kind (for tests and diagnostics).
@@ -32,12 +33,14 @@ impl Mirror {
         health: Arc<HealthBook>,
         credentials: Arc<Credentials>,
         config: Arc<ConfigStore>,
+        pacer: Arc<Pacer>,
     ) -> Self {
         Self {
             router,
             health,
             credentials,
             config,
+            pacer,
             published: Mutex::default(),
             applied: Mutex::default(),
         }
@@ -125,6 +128,21 @@ impl Mirror {
                 until_ms: clock.to_unix_ms(until),
             },
         })
+    }
+
+    /// A request this router sent, for the team's pacing windows: its key named by hash (the
+    /// empty key for a provider without one), never by this router's index.
+    pub fn from_pace(&self, salt: &str, window: PaceKey, clock: Clock) -> SharedEntry {
+        let settings = self.config.settings();
+        let key = self
+            .credentials
+            .key_at(&settings, &window.provider, window.key);
+        SharedEntry::Sent {
+            key: KeyHash::of(salt, key.as_ref().map_or("", |k| k.expose_secret())),
+            provider: window.provider,
+            model: window.model,
+            at_ms: clock.unix_ms,
+        }
     }
 
     /// What this router knows now, sent again after a (re)connection so the team catches up
@@ -257,6 +275,32 @@ impl Mirror {
                 self.health.apply_peer_circuit_closed(&provider, &model);
                 true
             }
+            SharedEntry::Sent {
+                provider,
+                key,
+                model,
+                at_ms,
+            } => {
+                let fresh = clock.unix_ms.saturating_sub(at_ms) < TURN_TTL.as_millis() as u64;
+                let index = if key == KeyHash::of(salt, "") {
+                    Some(0)
+                } else {
+                    self.credentials
+                        .index_of(&settings, &provider, &is_key(&key))
+                };
+                match index.filter(|_| fresh) {
+                    Some(index) => {
+                        let window = PaceKey {
+                            provider,
+                            key: index,
+                            model,
+                        };
+                        self.pacer.record_remote(&window, clock.to_instant(at_ms));
+                        true
+                    }
+                    None => false,
+                }
+            }
             SharedEntry::Retired {
                 provider,
                 model,
@@ -328,7 +372,13 @@ mod tests {
             &[],
         ));
         let health = Arc::new(HealthBook::default());
-        let mirror = Mirror::new(name.into(), health.clone(), credentials, config);
+        let mirror = Mirror::new(
+            name.into(),
+            health.clone(),
+            credentials,
+            config,
+            Arc::default(),
+        );
         Router {
             _dir: dir,
             health,

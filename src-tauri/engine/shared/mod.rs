@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::engine::config::ConfigStore;
 use crate::engine::credentials::Credentials;
-use crate::engine::health::HealthBook;
+use crate::engine::health::{HealthBook, Pacer};
 
 pub use entry::{Envelope, KeyHash, SharedEntry};
 pub use mirror::Mirror;
@@ -194,6 +194,7 @@ pub fn start(
     health: &Arc<HealthBook>,
     credentials: &Arc<Credentials>,
     config: &Arc<ConfigStore>,
+    pacer: &Arc<Pacer>,
     shutdown: CancellationToken,
 ) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
     let target = shared.target.as_ref()?;
@@ -202,12 +203,15 @@ pub fn start(
         health.clone(),
         credentials.clone(),
         config.clone(),
+        pacer.clone(),
     ));
     *shared.mirror.lock().unwrap_or_else(|e| e.into_inner()) = Some(mirror.clone());
     let (book_tx, book_rx) = mpsc::unbounded_channel();
     let (keys_tx, keys_rx) = mpsc::unbounded_channel();
+    let (paces_tx, paces_rx) = mpsc::unbounded_channel();
     health.share_with(book_tx);
     credentials.share_with(keys_tx);
+    pacer.share_with(paces_tx);
     if target.shown.starts_with("rediss:") {
         // redis' TLS takes rustls' process-wide provider; one may already be installed.
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
@@ -222,6 +226,7 @@ pub fn start(
         mirror,
         book: book_rx,
         keys: keys_rx,
+        paces: paces_rx,
     };
     Some(link.run(shutdown))
 }
