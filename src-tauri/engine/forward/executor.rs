@@ -16,17 +16,18 @@ use crate::engine::health::{
 };
 use crate::engine::providers::headers::header_pair;
 use crate::engine::providers::ModelRow;
-use crate::engine::requestlog::{AttemptLog, HedgeLog, LogEntry, LoserCost, RequestLog};
+use crate::engine::requestlog::RequestLog;
 use crate::engine::routing::Candidate;
 use crate::engine::upstream::failure::{is_context_overflow, FailedAttempts};
 use crate::engine::upstream::{self, Failure, FailureKind, Reply};
 
 use super::attempt::{attempt_log, paced_log, send, take_slot, ForwardContext};
-use super::hedge;
+use super::hedge::{self, log_hedge_lost, log_hedge_won, LostRace};
 use super::policy::{self, Step, Verdict, Walk};
 use super::request::ChatRequest;
 use super::rescue::Rescue;
 use super::stream::{AnswerStream, StreamEnd, StreamOutcome};
+use super::trace::{log_failure, Ending, Trace};
 
 pub const PROVIDER_HEADER: &str = "x-modelrelay-provider";
 pub const MODEL_HEADER: &str = "x-modelrelay-model";
@@ -34,63 +35,6 @@ pub const ATTEMPTS_HEADER: &str = "x-modelrelay-attempts";
 /// Milliseconds from the winning attempt's start to its first chunk (a whole answer: to the
 /// answer).
 pub const TTFT_HEADER: &str = "x-modelrelay-ttft-ms";
-
-/// What the request log will say about one request, filled in as it is forwarded.
-#[derive(Debug, Clone)]
-pub struct Trace {
-    pub at: u64,
-    pub started: Instant,
-    pub model: String,
-    pub stream: bool,
-    pub messages: Option<Vec<String>>,
-    pub attempts: Vec<AttemptLog>,
-    /// The request's hedge, when it had one.
-    pub hedge: Option<HedgeLog>,
-}
-
-/// How a request ended, for its log entry.
-pub struct Ending<'a> {
-    pub status: u16,
-    pub row: Option<&'a ModelRow>,
-    pub outcome: &'a str,
-    pub error: Option<String>,
-    pub ttft: Option<Duration>,
-    pub tokens: Option<u64>,
-}
-
-impl Trace {
-    pub fn new(model: &str, stream: bool, messages: Option<Vec<String>>) -> Self {
-        Self {
-            at: crate::engine::requestlog::unix_ms(),
-            started: Instant::now(),
-            model: model.to_string(),
-            stream,
-            messages,
-            attempts: Vec::new(),
-            hedge: None,
-        }
-    }
-
-    pub fn finish(self, ending: Ending<'_>) -> LogEntry {
-        LogEntry {
-            id: 0,
-            at: self.at,
-            model: self.model,
-            stream: self.stream,
-            status: ending.status,
-            provider: ending.row.map(|r| r.provider.key.clone()),
-            upstream_model: ending.row.map(|r| r.upstream_id.clone()),
-            duration_ms: self.started.elapsed().as_millis() as u64,
-            ttft_ms: ending.ttft.map(|t| t.as_millis() as u64),
-            tokens: ending.tokens,
-            outcome: ending.outcome.to_string(),
-            error: ending.error,
-            attempts: self.attempts,
-            messages: self.messages,
-            hedge: self.hedge,
-        }
-    }
-}
 
 /// A routed request: the row that answered, how many attempts it took, and its answer.
 pub struct Routed {
@@ -158,27 +102,6 @@ pub async fn forward_chat(
             Ok(settle(context, row, reply, started, trace, rescue))
         }
         Err(error) => Err(log_failure(&context.state.log, trace, error)),
-    }
-}
-
-/// Logs a request that ended with the router's own error, and passes the error on.
-pub(super) fn log_failure(log: &RequestLog, trace: Trace, error: ApiError) -> ApiError {
-    log.push(trace.finish(Ending {
-        status: error.status_code().as_u16(),
-        row: None,
-        outcome: "failed",
-        error: Some(error.to_string()),
-        ttft: None,
-        tokens: None,
-    }));
-    error
-}
-
-fn reply_status(reply: &Reply) -> StatusCode {
-    match reply {
-        Reply::Stream { status, .. }
-        | Reply::Whole { status, .. }
-        | Reply::Refused { status, .. } => *status,
     }
 }
 
@@ -327,14 +250,14 @@ async fn try_candidates(
             }
             match reply {
                 Ok(reply) if step == Step::Deliver => {
-                    let status = reply_status(&reply).as_u16();
+                    let status = reply.status().as_u16();
                     trace
                         .attempts
                         .push(attempt_log(row, Some(status), started, None));
                     return Ok((index, reply, started));
                 }
                 Ok(reply) => {
-                    let status = reply_status(&reply).as_u16();
+                    let status = reply.status().as_u16();
                     trace.attempts.push(attempt_log(
                         row,
                         Some(status),
@@ -386,129 +309,6 @@ async fn try_candidates(
         }
     }
     give_up(failures, overflow_reply, paced_until)
-}
-
-fn hedge_attempt_log(
-    row: &ModelRow,
-    role: &str,
-    status: Option<u16>,
-    started: Instant,
-    error: Option<String>,
-) -> AttemptLog {
-    let mut log = attempt_log(row, status, started, error);
-    log.hedge = Some(role.to_string());
-    log
-}
-
-/// Logs and counts a race the hedge won: the primary was dropped (or had failed).
-#[allow(clippy::too_many_arguments)] // one race's parts, as the executor holds them
-fn log_hedge_won(
-    context: &ForwardContext,
-    trace: &mut Trace,
-    primary_row: &ModelRow,
-    primary_started: Instant,
-    primary: Option<Failure>,
-    hedge: hedge::Hedge,
-    winner: &ModelRow,
-    reply: &Reply,
-) {
-    let ledger = &context.state.hedges;
-    ledger.record_win(&winner.provider.key);
-    let primary_ms = primary_started.elapsed().as_millis() as u64;
-    let (status, error, loser) = match &primary {
-        Some(failure) => (failure.status(), Some(failure.message.clone()), None),
-        None => {
-            ledger.record_cancelled(&primary_row.provider.key);
-            context.state.health.record_overtaken(
-                primary_row,
-                primary_started.elapsed(),
-                Instant::now(),
-            );
-            (
-                None,
-                Some("cancelled: the hedge answered first".to_string()),
-                Some(primary_row),
-            )
-        }
-    };
-    trace.attempts.push(hedge_attempt_log(
-        primary_row,
-        "primary",
-        status,
-        primary_started,
-        error,
-    ));
-    trace.attempts.push(hedge_attempt_log(
-        winner,
-        "hedge",
-        Some(reply_status(reply).as_u16()),
-        hedge.started,
-        None,
-    ));
-    trace.hedge = Some(HedgeLog {
-        after_ms: hedge.after.as_millis() as u64,
-        primary: primary_row.row_id(),
-        hedge: winner.row_id(),
-        winner: "hedge".into(),
-        loser_cost: loser.map(|row| LoserCost {
-            provider: row.provider.key.clone(),
-            requests: 1,
-            ms: primary_ms,
-        }),
-    });
-}
-
-/// A race the hedge did not win: who took part and whether the primary answered.
-struct LostRace<'a> {
-    primary_row: &'a ModelRow,
-    primary_answered: bool,
-    hedge_row: &'a ModelRow,
-    hedge: hedge::Hedge,
-}
-
-/// Logs and counts a race the hedge did not win: it was dropped when the primary answered,
-/// or it failed (`winner` is then `primary` if the primary answered, else `none`).
-fn log_hedge_lost(
-    context: &ForwardContext,
-    trace: &mut Trace,
-    race: LostRace<'_>,
-    failure: Option<&Failure>,
-) {
-    let LostRace {
-        primary_row,
-        primary_answered,
-        hedge_row,
-        hedge,
-    } = race;
-    let hedge_ms = hedge.started.elapsed().as_millis() as u64;
-    let (status, error) = match failure {
-        Some(failure) => (failure.status(), Some(failure.message.clone())),
-        None => {
-            context
-                .state
-                .hedges
-                .record_cancelled(&hedge_row.provider.key);
-            (None, Some("cancelled: the primary answered first".into()))
-        }
-    };
-    trace.attempts.push(hedge_attempt_log(
-        hedge_row,
-        "hedge",
-        status,
-        hedge.started,
-        error,
-    ));
-    trace.hedge = Some(HedgeLog {
-        after_ms: hedge.after.as_millis() as u64,
-        primary: primary_row.row_id(),
-        hedge: hedge_row.row_id(),
-        winner: if primary_answered { "primary" } else { "none" }.into(),
-        loser_cost: failure.is_none().then(|| LoserCost {
-            provider: hedge_row.provider.key.clone(),
-            requests: 1,
-            ms: hedge_ms,
-        }),
-    });
 }
 
 /// Turns the winning reply into the routed answer and arranges for its outcome to be

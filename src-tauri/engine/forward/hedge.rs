@@ -3,7 +3,8 @@
 //! request also goes to the next candidate that may take a hedge (`health::hedging` says
 //! which). The first answer wins; the other attempt is dropped, which closes its connection,
 //! and counted in its provider's hedge spend. The executor starts at most one race per
-//! request; this module only runs it.
+//! request; this module runs it and writes both attempts and the race into the request's
+//! trace.
 
 use std::time::Duration;
 
@@ -11,12 +12,15 @@ use tokio::time::Instant;
 
 use crate::engine::credentials::KeyChoice;
 use crate::engine::health::hedging::{hedge_delay, hedge_refusal};
+use crate::engine::providers::ModelRow;
+use crate::engine::requestlog::{AttemptLog, HedgeLog, LoserCost};
 use crate::engine::routing::Candidate;
 use crate::engine::upstream::failure::is_context_overflow;
 use crate::engine::upstream::{Failure, FailureKind, Reply};
 
-use super::attempt::{send, take_slot, ForwardContext};
+use super::attempt::{attempt_log, send, take_slot, ForwardContext};
 use super::request::ChatRequest;
+use super::trace::Trace;
 
 /// The hedge of a race: which candidate, when it started and how long after the primary.
 #[derive(Debug, Clone, Copy)]
@@ -173,4 +177,128 @@ fn pick(
         }
     }
     None
+}
+
+/// An attempt's log line, marked `primary` or `hedge`.
+fn hedge_attempt_log(
+    row: &ModelRow,
+    role: &str,
+    status: Option<u16>,
+    started: Instant,
+    error: Option<String>,
+) -> AttemptLog {
+    let mut log = attempt_log(row, status, started, error);
+    log.hedge = Some(role.to_string());
+    log
+}
+
+/// Logs and counts a race the hedge won: the primary was dropped (or had failed).
+#[allow(clippy::too_many_arguments)] // one race's parts, as the executor holds them
+pub(super) fn log_hedge_won(
+    context: &ForwardContext,
+    trace: &mut Trace,
+    primary_row: &ModelRow,
+    primary_started: Instant,
+    primary: Option<Failure>,
+    hedge: Hedge,
+    winner: &ModelRow,
+    reply: &Reply,
+) {
+    let ledger = &context.state.hedges;
+    ledger.record_win(&winner.provider.key);
+    let primary_ms = primary_started.elapsed().as_millis() as u64;
+    let (status, error, loser) = match &primary {
+        Some(failure) => (failure.status(), Some(failure.message.clone()), None),
+        None => {
+            ledger.record_cancelled(&primary_row.provider.key);
+            context.state.health.record_overtaken(
+                primary_row,
+                primary_started.elapsed(),
+                Instant::now(),
+            );
+            (
+                None,
+                Some("cancelled: the hedge answered first".to_string()),
+                Some(primary_row),
+            )
+        }
+    };
+    trace.attempts.push(hedge_attempt_log(
+        primary_row,
+        "primary",
+        status,
+        primary_started,
+        error,
+    ));
+    trace.attempts.push(hedge_attempt_log(
+        winner,
+        "hedge",
+        Some(reply.status().as_u16()),
+        hedge.started,
+        None,
+    ));
+    trace.hedge = Some(HedgeLog {
+        after_ms: hedge.after.as_millis() as u64,
+        primary: primary_row.row_id(),
+        hedge: winner.row_id(),
+        winner: "hedge".into(),
+        loser_cost: loser.map(|row| LoserCost {
+            provider: row.provider.key.clone(),
+            requests: 1,
+            ms: primary_ms,
+        }),
+    });
+}
+
+/// A race the hedge did not win: who took part and whether the primary answered.
+pub(super) struct LostRace<'a> {
+    pub primary_row: &'a ModelRow,
+    pub primary_answered: bool,
+    pub hedge_row: &'a ModelRow,
+    pub hedge: Hedge,
+}
+
+/// Logs and counts a race the hedge did not win: it was dropped when the primary answered,
+/// or it failed (`winner` is then `primary` if the primary answered, else `none`).
+pub(super) fn log_hedge_lost(
+    context: &ForwardContext,
+    trace: &mut Trace,
+    race: LostRace<'_>,
+    failure: Option<&Failure>,
+) {
+    let LostRace {
+        primary_row,
+        primary_answered,
+        hedge_row,
+        hedge,
+    } = race;
+    let hedge_ms = hedge.started.elapsed().as_millis() as u64;
+    let (status, error) = match failure {
+        Some(failure) => (failure.status(), Some(failure.message.clone())),
+        None => {
+            context
+                .state
+                .hedges
+                .record_cancelled(&hedge_row.provider.key);
+            (None, Some("cancelled: the primary answered first".into()))
+        }
+    };
+    trace.attempts.push(hedge_attempt_log(
+        hedge_row,
+        "hedge",
+        status,
+        hedge.started,
+        error,
+    ));
+    trace.hedge = Some(HedgeLog {
+        after_ms: hedge.after.as_millis() as u64,
+        primary: primary_row.row_id(),
+        hedge: hedge_row.row_id(),
+        winner: if primary_answered { "primary" } else { "none" }.into(),
+        loser_cost: failure.is_none().then(|| LoserCost {
+            provider: hedge_row.provider.key.clone(),
+            requests: 1,
+            ms: hedge_ms,
+        }),
+    });
 }

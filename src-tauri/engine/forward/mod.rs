@@ -14,11 +14,11 @@ mod rescue;
 mod route;
 pub mod splice;
 pub mod stream;
+mod trace;
 
 pub use attempt::{attempt_result, ForwardContext};
-pub use executor::{
-    forward_chat, Answer, Ending, Routed, Trace, ATTEMPTS_HEADER, MODEL_HEADER, PROVIDER_HEADER,
-};
+pub use executor::{forward_chat, Answer, Routed, ATTEMPTS_HEADER, MODEL_HEADER, PROVIDER_HEADER};
 pub use request::ChatRequest;
 pub use route::{route, serves_model};
 pub use stream::{AnswerStream, Chunk, StreamFailure, StreamItem};
+pub use trace::{Ending, Trace};

@@ -15,9 +15,10 @@ use crate::engine::routing::{parse_selector, plan_request, resolve_rows, Plan, S
 use crate::engine::state::AppState;
 
 use super::attempt::ForwardContext;
-use super::executor::{forward_chat, log_failure, Routed, Trace};
+use super::executor::{forward_chat, Routed};
 use super::policy;
 use super::request::ChatRequest;
+use super::trace::{log_failure, Trace};
 
 /// Plans and forwards a parsed chat request.
 pub async fn route(

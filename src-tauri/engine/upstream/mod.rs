@@ -65,6 +65,17 @@ pub enum Reply {
     },
 }
 
+impl Reply {
+    /// The HTTP status the upstream answered with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Stream { status, .. }
+            | Self::Whole { status, .. }
+            | Self::Refused { status, .. } => *status,
+        }
+    }
+}
+
 /// Sends one request through the row's adapter. A key bound to another host than the row's
 /// provider points at now is never sent.
 pub async fn send(mut call: Call<'_>) -> Result<Reply, Failure> {
