@@ -7,7 +7,7 @@
 //
 // Prints a JSON summary on stdout ({"ok": true, ...}); exits 1 with {"error": ...} when a
 // check fails. Nothing here reaches the internet.
-import { openPage } from './chromium.mjs';
+import { check, openPage } from './chromium.mjs';
 
 const [base, retiredId, listedId] = process.argv.slice(2);
 if (!base || !retiredId || !listedId) {
@@ -16,10 +16,6 @@ if (!base || !retiredId || !listedId) {
 }
 
 const summary = { consoleErrors: [] };
-class StepFailed extends Error {}
-function check(condition, message, detail) {
-  if (!condition) throw new StepFailed(detail === undefined ? message : `${message}: ${JSON.stringify(detail)}`);
-}
 const rowSel = (id) => `#rankings-table tr[data-row-id="${id}"]`;
 
 async function main() {

@@ -1,6 +1,7 @@
 // The one way the browser tests open the page: Debian's /usr/bin/chromium, headless, through
 // playwright-core, in a throwaway profile, with every console error and uncaught exception
-// collected in `summary.consoleErrors`. Nothing here reaches the internet.
+// collected in `summary.consoleErrors`; and `check`, how a step fails. Nothing here reaches the
+// internet.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,4 +28,12 @@ export async function openPage(name, summary, timeoutMs) {
     rmSync(profile, { recursive: true, force: true });
   };
   return { context, page, close };
+}
+
+/** A failed check: the script's summary gets its message. */
+export class StepFailed extends Error {}
+
+/** Fails the step with `message` (and `detail`, as JSON) unless `condition` holds. */
+export function check(condition, message, detail) {
+  if (!condition) throw new StepFailed(detail === undefined ? message : `${message}: ${JSON.stringify(detail)}`);
 }

@@ -16,7 +16,7 @@
 // Prints a JSON summary on stdout; exits 1 with `{"error": ...}` in it when a step fails.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { openPage } from './chromium.mjs';
+import { check, openPage } from './chromium.mjs';
 
 const [base, shotDir, scenario = 'chat'] = process.argv.slice(2);
 if (!base || !shotDir) {
@@ -35,10 +35,6 @@ const OVERALL_MS = 120000;
 const summary = { steps: [], screenshots: [], consoleErrors: [] };
 const log = (...args) => console.error('[parity.mjs]', ...args);
 
-class StepFailed extends Error {}
-function check(condition, message, detail) {
-  if (!condition) throw new StepFailed(detail === undefined ? message : `${message}: ${JSON.stringify(detail)}`);
-}
 
 async function chatFromNode(model) {
   const res = await fetch(`${base}/v1/chat/completions`, {

@@ -13,7 +13,7 @@
 // browser is Debian's /usr/bin/chromium. Nothing here reaches the internet.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { openPage } from './chromium.mjs';
+import { check, openPage } from './chromium.mjs';
 
 const [base, thirdFakeUrl, shotDir] = process.argv.slice(2);
 if (!base || !thirdFakeUrl || !shotDir) {
@@ -30,10 +30,6 @@ const OVERALL_MS = 100000;
 const summary = { steps: [], screenshots: [], consoleErrors: [] };
 const log = (...args) => console.error('[ui.mjs]', ...args);
 
-class StepFailed extends Error {}
-function check(condition, message, detail) {
-  if (!condition) throw new StepFailed(detail === undefined ? message : `${message}: ${JSON.stringify(detail)}`);
-}
 
 /** One chat request from Node; answers where it went. */
 async function servedBy(model) {
