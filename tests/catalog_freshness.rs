@@ -24,14 +24,7 @@ fn groq_config(fake: &FakeUpstream, with_key: bool) -> Value {
 }
 
 async fn row(router: &TestRouter, id: &str) -> Value {
-    let models = router.get_json("/api/models").await;
-    models["models"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|row| row["id"] == id)
-        .cloned()
-        .unwrap_or_else(|| panic!("no row {id}"))
+    router.model_row(|row| row["id"] == id).await
 }
 
 /// Polls `/api/models` until `id`'s status satisfies `check` (discovery runs in the background).

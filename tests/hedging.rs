@@ -380,14 +380,7 @@ async fn a_burst_at_a_catalog_limited_provider_is_paced_and_draws_no_429() {
     assert_eq!(b.chat_requests().len(), 15, "the rest went to the next row");
     let entries = log_entries(&router, 45).await;
     assert!(!statuses(&entries).contains(&429), "{entries:#?}");
-    let models = router.get_json("/api/models").await;
-    let row = models["models"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["id"] == "groq/coder")
-        .unwrap()
-        .clone();
+    let row = router.model_row(|m| m["id"] == "groq/coder").await;
     assert_eq!(row["rateLimit"]["pacedPerMinute"], 30, "{row:#}");
 }
 

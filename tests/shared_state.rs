@@ -58,14 +58,9 @@ async fn a_429_drawn_through_one_router_keeps_the_other_off_that_row_until_the_r
         1,
         "b never sent x a request while x's quota was spent"
     );
-    let models = b.get_json("/api/models").await;
-    let row = models["models"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["provider"] == "openai-compatible:x")
-        .unwrap()
-        .clone();
+    let row = b
+        .model_row(|m| m["provider"] == "openai-compatible:x")
+        .await;
     assert_eq!(row["status"], "rate_limited", "{row}");
 }
 
@@ -108,14 +103,9 @@ async fn a_row_retired_by_one_router_is_not_tried_by_the_other() {
         1,
         "b never asks the row a told the team is gone"
     );
-    let models = b.get_json("/api/models").await;
-    let row = models["models"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["provider"] == "openai-compatible:x")
-        .unwrap()
-        .clone();
+    let row = b
+        .model_row(|m| m["provider"] == "openai-compatible:x")
+        .await;
     assert_eq!(row["status"], "retired", "{row}");
     assert_eq!(row["retired"]["reason"], "model_gone", "{row}");
 }

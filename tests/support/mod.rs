@@ -83,6 +83,18 @@ impl TestRouter {
             .await
             .unwrap()
     }
+
+    /// The first row of `GET /api/models` that `wanted` picks; the test fails when none does.
+    pub async fn model_row(&self, wanted: impl Fn(&Value) -> bool) -> Value {
+        let models = self.get_json("/api/models").await;
+        models["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|row| wanted(row))
+            .cloned()
+            .unwrap_or_else(|| panic!("no such row in /api/models: {models}"))
+    }
 }
 
 /// Options for `start_router_with`.
