@@ -185,15 +185,10 @@ fn status_label(status: Option<u16>) -> String {
 
 impl Metrics {
     /// Counts one finished request (and its attempts) from its log entry.
-    pub fn observe(&self, entry: &LogEntry, catalog: &Catalog) {
+    pub fn observe(&self, entry: &LogEntry) {
         let provider = entry.provider.clone().unwrap_or_default();
         let model = entry.upstream_model.clone().unwrap_or_default();
-        let group = catalog
-            .rows
-            .iter()
-            .find(|r| r.provider.key == provider && r.upstream_id == model)
-            .map(|r| r.group.clone())
-            .unwrap_or_default();
+        let group = entry.group.clone().unwrap_or_default();
         self.requests
             .get_or_create(&RequestLabels {
                 group,

@@ -67,6 +67,8 @@ pub struct LogEntry {
     pub status: u16,
     pub provider: Option<String>,
     pub upstream_model: Option<String>,
+    /// The model group of the row that answered.
+    pub group: Option<String>,
     pub duration_ms: u64,
     pub ttft_ms: Option<u64>,
     pub tokens: Option<u64>,
@@ -160,6 +162,7 @@ mod tests {
             status: 200,
             provider: None,
             upstream_model: None,
+            group: None,
             duration_ms: 1,
             ttft_ms: None,
             tokens: None,

@@ -200,10 +200,8 @@ pub async fn start(options: EngineOptions) -> Result<RunningEngine, StartError> 
     });
     let metrics = Arc::new(crate::engine::metrics::Metrics::default());
     let log = {
-        let (metrics, catalog) = (metrics.clone(), catalog.clone());
-        RequestLog::observed_by(Box::new(move |entry| {
-            metrics.observe(entry, &catalog.current());
-        }))
+        let metrics = metrics.clone();
+        RequestLog::observed_by(Box::new(move |entry| metrics.observe(entry)))
     };
     let state = Arc::new(AppState {
         config,

@@ -54,6 +54,7 @@ impl Trace {
             status: ending.status,
             provider: ending.row.map(|r| r.provider.key.clone()),
             upstream_model: ending.row.map(|r| r.upstream_id.clone()),
+            group: ending.row.map(|r| r.group.clone()),
             duration_ms: self.started.elapsed().as_millis() as u64,
             ttft_ms: ending.ttft.map(|t| t.as_millis() as u64),
             tokens: ending.tokens,
