@@ -22,6 +22,17 @@ impl ConfigStore {
         }
     }
 
+    /// A store over a config file holding `text` in a fresh temporary directory (kept alive by
+    /// the returned `TempDir`), for unit tests.
+    #[cfg(test)]
+    pub fn in_temp_dir(text: &str) -> (tempfile::TempDir, std::path::PathBuf, Self) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.json");
+        std::fs::write(&path, text).unwrap();
+        let store = Self::new(ConfigFile::load(&path).unwrap());
+        (dir, path, store)
+    }
+
     pub fn path(&self) -> std::path::PathBuf {
         self.file
             .lock()

@@ -61,21 +61,13 @@ pub fn migrate_keys_out_of_config(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::config::ConfigFile;
     use crate::engine::secrets::MemoryStore;
-
-    fn config_with(text: &str) -> (tempfile::TempDir, std::path::PathBuf, ConfigStore) {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("c.json");
-        std::fs::write(&path, text).unwrap();
-        let store = ConfigStore::new(ConfigFile::load(&path).unwrap());
-        (dir, path, store)
-    }
 
     #[test]
     fn keys_move_to_the_store_and_leave_the_file() {
-        let (_dir, path, config) =
-            config_with(r#"{"apiKeys": {"groq": "gsk_1", "nvidia": ["a", "b"]}, "other": 1}"#);
+        let (_dir, path, config) = ConfigStore::in_temp_dir(
+            r#"{"apiKeys": {"groq": "gsk_1", "nvidia": ["a", "b"]}, "other": 1}"#,
+        );
         let store = MemoryStore::new();
         assert_eq!(migrate_keys_out_of_config(&config, &store).unwrap(), 2);
         assert_eq!(store.get("groq").unwrap().unwrap().expose_secret(), "gsk_1");
@@ -91,7 +83,7 @@ mod tests {
     #[test]
     fn a_failing_store_leaves_the_file_untouched() {
         let original = r#"{"apiKeys": {"groq": "gsk_1"}}"#;
-        let (_dir, path, config) = config_with(original);
+        let (_dir, path, config) = ConfigStore::in_temp_dir(original);
         let store = MemoryStore::new();
         store.fail_writes(true);
         assert!(migrate_keys_out_of_config(&config, &store).is_err());
@@ -102,7 +94,7 @@ mod tests {
     #[test]
     fn nothing_happens_without_keys_in_the_file() {
         let original = r#"{"bannedModels": []}"#;
-        let (_dir, path, config) = config_with(original);
+        let (_dir, path, config) = ConfigStore::in_temp_dir(original);
         assert_eq!(
             migrate_keys_out_of_config(&config, &MemoryStore::new()).unwrap(),
             0

@@ -164,20 +164,11 @@ pub fn scrub(text: &str, target: &RedisTarget) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::config::ConfigFile;
     use crate::engine::secrets::MemoryStore;
-
-    fn config(text: &str) -> (tempfile::TempDir, std::path::PathBuf, ConfigStore) {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("c.json");
-        std::fs::write(&path, text).unwrap();
-        let store = ConfigStore::new(ConfigFile::load(&path).unwrap());
-        (dir, path, store)
-    }
 
     #[test]
     fn the_password_moves_to_the_key_store_and_is_never_shown() {
-        let (_dir, path, config) = config(
+        let (_dir, path, config) = ConfigStore::in_temp_dir(
             r#"{"sharedState": {"redisUrl": "rediss://:s3cret@redis.example:6380/2", "namespace": "team"}}"#,
         );
         let store = MemoryStore::new();
@@ -204,7 +195,8 @@ mod tests {
 
     #[test]
     fn the_environment_beats_the_file_and_is_not_stored() {
-        let (_dir, _path, config) = config(r#"{"sharedState": {"redisUrl": "redis://a:1/0"}}"#);
+        let (_dir, _path, config) =
+            ConfigStore::in_temp_dir(r#"{"sharedState": {"redisUrl": "redis://a:1/0"}}"#);
         let store = MemoryStore::new();
         let env = SecretString::from("redis://:pw@b:2/0".to_string());
         let target = resolve(&config, Some(&env), &store).unwrap().unwrap();
@@ -216,7 +208,7 @@ mod tests {
 
     #[test]
     fn off_by_default_and_a_bad_url_is_a_clear_error() {
-        let (_dir, _path, config) = config("{}");
+        let (_dir, _path, config) = ConfigStore::in_temp_dir("{}");
         assert!(resolve(&config, None, &MemoryStore::new())
             .unwrap()
             .is_none());
@@ -229,6 +221,6 @@ mod tests {
     }
 
     fn config_with_url(url: &str) -> (tempfile::TempDir, std::path::PathBuf, ConfigStore) {
-        config(&json!({"sharedState": {"redisUrl": url}}).to_string())
+        ConfigStore::in_temp_dir(&json!({"sharedState": {"redisUrl": url}}).to_string())
     }
 }
