@@ -225,14 +225,7 @@ async fn a_failed_discovery_retires_nothing() {
     fake.fail_model_list(Some(500));
     let router = start_router(groq_config(&fake, true)).await;
     let providers = loop {
-        let providers = router.get_json("/api/providers").await;
-        let groq = providers["providers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["key"] == "groq")
-            .cloned()
-            .unwrap();
+        let groq = router.provider_view("groq").await;
         if !groq["discovery"]["lastError"].is_null() {
             break groq;
         }

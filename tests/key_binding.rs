@@ -32,14 +32,7 @@ async fn send(
 }
 
 async fn groq_view(router: &TestRouter) -> Value {
-    let providers = router.get_json("/api/providers").await;
-    providers["providers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["key"] == "groq")
-        .unwrap()
-        .clone()
+    router.provider_view("groq").await
 }
 
 /// Waits until groq's stored key may be sent again.

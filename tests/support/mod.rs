@@ -95,6 +95,18 @@ impl TestRouter {
             .cloned()
             .unwrap_or_else(|| panic!("no such row in /api/models: {models}"))
     }
+
+    /// Provider `key` as `GET /api/providers` shows it; the test fails when it is not listed.
+    pub async fn provider_view(&self, key: &str) -> Value {
+        let providers = self.get_json("/api/providers").await;
+        providers["providers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["key"] == key)
+            .cloned()
+            .unwrap_or_else(|| panic!("no provider {key} in /api/providers: {providers}"))
+    }
 }
 
 /// Options for `start_router_with`.
